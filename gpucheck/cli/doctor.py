@@ -1,0 +1,123 @@
+"""``gpucheck doctor``, ``gpucheck snapshot`` and ``gpucheck checks``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.collect.evidence import Evidence
+from gpucheck.collect.registry import CollectContext, collect
+from gpucheck.collect.snapshot import SnapshotError, read_snapshot, write_snapshot
+from gpucheck.collect.sysroot import Sysroot
+from gpucheck.diagnose.finding import Report
+from gpucheck.diagnose.registry import LAYERS, UnknownSelectionError, load_checks, needed_collectors, select_checks
+from gpucheck.pipeline import DoctorOptions, doctor
+from gpucheck.report.console import render_console
+from gpucheck.report.json_report import render_json
+from gpucheck.report.junit_xml import render_junit
+from gpucheck.report.theme import THEME
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    """``--only a,b --only c`` → ``("a", "b", "c")``."""
+    return tuple(v.strip() for value in values or () for v in value.split(",") if v.strip())
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"gpucheck: error: {message}", err=True)
+    return typer.Exit(int(ExitCode.USAGE))
+
+
+def exit_code_for(report: Report, *, strict: bool) -> ExitCode:
+    """0 when nothing failed, 1 when something failed (or warned, with ``strict``)."""
+    return ExitCode.FAILED if report.failed(strict=strict) else ExitCode.OK
+
+
+def doctor_command(
+    json_out: bool = typer.Option(False, "--json", help="Print the JSON report (schema: report.schema.json)."),
+    junit: Path | None = typer.Option(None, "--junit", help="Also write a JUnit XML report to this file."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the evidence behind each finding."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+    only: list[str] | None = typer.Option(None, "--only", help="Run only these checks or layers (comma-separated)."),
+    skip: list[str] | None = typer.Option(None, "--skip", help="Skip these checks or layers (comma-separated)."),
+    timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Overall time limit in seconds."),
+    sysroot: Path = typer.Option(Path("/"), "--sysroot", help="Read every file under this root (a mounted image)."),
+    replay: Path | None = typer.Option(None, "--replay", help="Diagnose a snapshot taken with `gpucheck snapshot`."),
+    python: str = typer.Option("", "--python", help="Probe the frameworks of this interpreter (default: this one)."),
+    container_smoke: bool = typer.Option(
+        False, "--container-smoke", help="Run nvidia-smi in a CUDA container through the Docker SDK (opt-in)."
+    ),
+    smoke_image: str = typer.Option(
+        "", "--smoke-image", help="Image for --container-smoke (default: a CUDA base image matching the driver)."
+    ),
+) -> None:
+    """Diagnose the NVIDIA driver, CUDA toolkit, frameworks and containers, and print the fixes."""
+    options: dict[str, Any] = {"container_smoke": smoke_image or container_smoke}
+    if python and not Path(python).exists():
+        raise _usage_error(f"--python {python}: no such interpreter")
+    opts = DoctorOptions(
+        sysroot=str(sysroot), python=python, only=_split(only), skip=_split(skip), timeout_s=timeout, options=options
+    )
+    try:
+        snapshot = read_snapshot(replay) if replay is not None else None
+        report, evidence = doctor(opts, replay=snapshot)
+    except (SnapshotError, UnknownSelectionError) as exc:
+        raise _usage_error(str(exc)) from None
+    code = exit_code_for(report, strict=strict)
+    emit_report(report, code, json_out=json_out, junit=junit, verbose=verbose, evidence=evidence)
+    raise typer.Exit(int(code))
+
+
+def emit_report(
+    report: Report, code: ExitCode, *, json_out: bool, junit: Path | None, verbose: bool, evidence: Evidence
+) -> None:
+    """Write the report in every format asked for."""
+    if junit is not None:
+        junit.write_text(render_junit(report), encoding="utf-8")
+    if json_out:
+        sys.stdout.write(render_json(report, exit_code=int(code)))
+        return
+    console = Console(theme=THEME, highlight=False)
+    render_console(report, console, verbose=verbose, evidence=evidence)
+
+
+def snapshot_command(
+    output: Path = typer.Option(..., "--output", "-o", help="Write the snapshot JSON here."),
+    only: list[str] | None = typer.Option(None, "--only", help="Collect only what these checks or layers need."),
+    skip: list[str] | None = typer.Option(None, "--skip", help="Skip what only these checks or layers need."),
+    timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Overall time limit in seconds."),
+    sysroot: Path = typer.Option(Path("/"), "--sysroot", help="Read every file under this root."),
+    python: str = typer.Option("", "--python", help="Probe the frameworks of this interpreter."),
+) -> None:
+    """Write the raw evidence (secrets redacted) as JSON, for `gpucheck doctor --replay` elsewhere."""
+    try:
+        checks = select_checks(_split(only), _split(skip))
+    except UnknownSelectionError as exc:
+        raise _usage_error(str(exc)) from None
+    ctx = CollectContext(sysroot=Sysroot(str(sysroot)), python=python)
+    evidence = collect(ctx, needed_collectors(checks), overall_timeout_s=timeout)
+    write_snapshot(evidence, output)
+    failed = [s.name for s in evidence.collectors.values() if not s.ok]
+    typer.echo(
+        f"wrote {output}: {len(evidence.items)} evidence items from {len(evidence.collectors)} probes"
+        + (f" ({len(failed)} failed: {', '.join(failed)})" if failed else "")
+    )
+
+
+def checks_command() -> None:
+    """List every check id with its layer and title (for --only / --skip)."""
+    console = Console(theme=THEME, highlight=False)
+    for c in load_checks().values():
+        console.print(f"[layer.heading]{LAYERS[c.layer]:<22}[/] {c.id:<32} {c.title}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add doctor, snapshot and checks to the app."""
+    app.command("doctor")(doctor_command)
+    app.command("snapshot")(snapshot_command)
+    app.command("checks")(checks_command)

@@ -1,0 +1,20 @@
+"""gpucheck's exit codes, documented once (README "Exit codes").
+
+- 0 ``OK``: nothing failed (warnings allowed unless ``--strict``).
+- 1 ``FAILED``: at least one ``fail`` or ``error`` finding (with ``--strict``, also ``warn``).
+- 2 ``USAGE``: the command line, a config file or a snapshot could not be used.
+- 3 ``INTERNAL``: gpucheck itself crashed (a bug; the message says how to report it).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Stable process exit codes."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTERNAL = 3

@@ -1,0 +1,1 @@
+"""Stage 1: collect raw evidence, verbatim, each source under its own timeout, never raising."""

@@ -1,0 +1,1 @@
+"""Evidence sources: one module per source; each registers its collectors with ``@collector``."""

@@ -1,0 +1,1 @@
+"""Evidence source: cdi (being built)."""

@@ -1,0 +1,1 @@
+"""Evidence source: container_toolkit (being built)."""

@@ -1,0 +1,1 @@
+"""Evidence source: docker_daemon (being built)."""

@@ -1,0 +1,1 @@
+"""Evidence source: frameworks (being built)."""

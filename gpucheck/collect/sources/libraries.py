@@ -1,0 +1,1 @@
+"""Evidence source: libraries (being built)."""

@@ -1,0 +1,1 @@
+"""Evidence source: nvidia_smi (being built)."""

@@ -1,0 +1,1 @@
+"""Evidence source: nvml (being built)."""

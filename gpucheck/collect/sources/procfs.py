@@ -1,0 +1,1 @@
+"""Evidence source: procfs (being built)."""

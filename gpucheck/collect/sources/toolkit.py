@@ -1,0 +1,1 @@
+"""Evidence source: toolkit (being built)."""

@@ -1,0 +1,1 @@
+"""Evidence source: wsl (being built)."""

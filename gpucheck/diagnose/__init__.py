@@ -1,0 +1,1 @@
+"""Stage 2: pure functions from evidence to findings (parse → facts → checks)."""

@@ -1,0 +1,1 @@
+"""Checks, one module per layer; each registers its checks with ``@check`` (see ``diagnose/registry.py``)."""

@@ -1,0 +1,1 @@
+"""Checks: compat layer (being built)."""

@@ -1,0 +1,1 @@
+"""Checks: container layer (being built)."""

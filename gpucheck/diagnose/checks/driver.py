@@ -1,0 +1,1 @@
+"""Checks: driver layer (being built)."""

@@ -1,0 +1,1 @@
+"""Checks: expectations layer (being built)."""

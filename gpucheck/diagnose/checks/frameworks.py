@@ -1,0 +1,1 @@
+"""Checks: frameworks layer (being built)."""

@@ -1,0 +1,1 @@
+"""Checks: gpu layer (being built)."""

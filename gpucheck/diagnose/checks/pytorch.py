@@ -1,0 +1,1 @@
+"""Checks: pytorch layer (being built)."""

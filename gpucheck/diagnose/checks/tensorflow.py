@@ -1,0 +1,1 @@
+"""Checks: tensorflow layer (being built)."""

@@ -1,0 +1,1 @@
+"""Checks: toolkit layer (being built)."""

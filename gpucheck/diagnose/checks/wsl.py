@@ -1,0 +1,1 @@
+"""Checks: wsl layer (being built)."""

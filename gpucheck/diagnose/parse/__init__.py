@@ -1,0 +1,1 @@
+"""Parsers: text → typed value or a ``ParseError``; pure, and fuzzed with hypothesis."""

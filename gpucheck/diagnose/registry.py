@@ -1,0 +1,163 @@
+"""The check contract, the registry and the runner.
+
+A check is a pure function ``(facts: Facts) -> Finding | Iterable[Finding]`` registered with
+``@check("layer.topic", title=..., needs=(collector names...))`` in a module listed in ``CHECK_MODULES``.
+It returns findings built with ``passed / warned / failed / skipped / errored`` from ``finding.py``; the
+registry fills in the id, title and layer. Rules:
+
+- ``warn`` and ``fail`` carry a remediation: the exact command, edit or download, naming versions and paths.
+- ``skip`` says why the check does not apply (no GPU, framework not installed).
+- a check never prints, never touches the machine and never raises on purpose. If it raises anyway, the
+  runner turns that into an ``error`` finding with the traceback as evidence, and the other checks still run.
+- a needed collector that crashed or timed out makes the check an ``error`` quoting why; one that did not run
+  (``--skip``, or a snapshot taken without it) makes it a ``skip``.
+
+Adding a check is one decorated function in the right ``checks/<layer>.py`` plus a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import importlib
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from gpucheck.diagnose.facts import Facts
+from gpucheck.diagnose.finding import Finding, Status, errored, skipped
+
+CHECK_MODULES: tuple[str, ...] = (
+    "gpucheck.diagnose.checks.driver",
+    "gpucheck.diagnose.checks.gpu",
+    "gpucheck.diagnose.checks.toolkit",
+    "gpucheck.diagnose.checks.compat",
+    "gpucheck.diagnose.checks.wsl",
+    "gpucheck.diagnose.checks.environ",
+    "gpucheck.diagnose.checks.pytorch",
+    "gpucheck.diagnose.checks.tensorflow",
+    "gpucheck.diagnose.checks.frameworks",
+    "gpucheck.diagnose.checks.container",
+    "gpucheck.diagnose.checks.expectations",
+)
+"""Every module that registers checks, in report order."""
+
+LAYERS: dict[str, str] = {
+    "driver": "NVIDIA driver",
+    "gpu": "GPUs",
+    "toolkit": "CUDA toolkit",
+    "compat": "Compatibility",
+    "wsl": "WSL2",
+    "environ": "Environment",
+    "torch": "PyTorch",
+    "tensorflow": "TensorFlow",
+    "framework": "Frameworks vs. system",
+    "container": "Containers",
+    "expect": "Expectations",
+}
+"""Layer id → heading, in report order."""
+
+CheckFunc = Callable[[Facts], "Finding | Iterable[Finding] | None"]
+
+
+class UnknownSelectionError(ValueError):
+    """An ``--only``/``--skip`` pattern names no check and no layer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A registered check."""
+
+    id: str
+    title: str
+    needs: tuple[str, ...]
+    func: CheckFunc
+
+    @property
+    def layer(self) -> str:
+        """The layer: the id up to the first dot."""
+        return self.id.split(".", 1)[0]
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(check_id: str, *, title: str, needs: Sequence[str] = ()) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check under a stable ``layer.topic`` id."""
+    layer = check_id.split(".", 1)[0]
+    if layer not in LAYERS or "." not in check_id:
+        raise ValueError(f"check id {check_id!r} must be '<layer>.<topic>' with a layer from LAYERS")
+
+    def register(func: CheckFunc) -> CheckFunc:
+        if check_id in CHECKS and CHECKS[check_id].func is not func:
+            raise ValueError(f"check {check_id!r} registered twice")
+        CHECKS[check_id] = Check(id=check_id, title=title, needs=tuple(needs), func=func)
+        return func
+
+    return register
+
+
+def load_checks() -> dict[str, Check]:
+    """Import every check module and return the registry in report order."""
+    for module in CHECK_MODULES:
+        importlib.import_module(module)
+    order = list(LAYERS)
+    return dict(sorted(CHECKS.items(), key=lambda kv: order.index(kv[1].layer)))
+
+
+def _matches(c: Check, pattern: str) -> bool:
+    return c.layer == pattern or c.id == pattern or fnmatch.fnmatchcase(c.id, pattern)
+
+
+def select_checks(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Check]:
+    """The checks chosen by ``--only`` and ``--skip`` (each a check id, a layer, or a glob such as ``gpu.*``)."""
+    checks = list(load_checks().values())
+    for pattern in (*only, *skip):
+        if not any(_matches(c, pattern) for c in checks):
+            raise UnknownSelectionError(
+                f"{pattern!r} matches no check or layer (layers: {', '.join(LAYERS)}; "
+                "`gpucheck checks` lists the check ids)"
+            )
+    if only:
+        checks = [c for c in checks if any(_matches(c, p) for p in only)]
+    return [c for c in checks if not any(_matches(c, p) for p in skip)]
+
+
+def needed_collectors(checks: Iterable[Check]) -> list[str]:
+    """The collectors the given checks need, without duplicates, in first-needed order."""
+    return list(dict.fromkeys(name for c in checks for name in c.needs))
+
+
+def run_check(c: Check, facts: Facts) -> list[Finding]:
+    """Run one check inside its own guard and return its findings with id, title and layer filled in."""
+    for name in c.needs:
+        failure = facts.evidence.collector_failure(name)
+        if failure is not None:
+            return [_stamp(c, errored(
+                f"the {name} probe {'timed out' if failure.timed_out else 'crashed'}: {failure.error}",
+                "Re-run with a longer --timeout; if it persists, report it with `gpucheck snapshot`.",
+            ))]
+        if name not in facts.evidence.collectors:
+            return [_stamp(c, skipped(f"evidence from the {name} probe was not collected"))]
+    try:
+        result = c.func(facts)
+        findings = [result] if isinstance(result, Finding) else list(result or ())
+        if not findings:
+            raise ValueError("check returned no finding")
+    except Exception as exc:  # noqa: BLE001 - a broken check is an error finding, never a crash
+        return [_stamp(c, errored(
+            f"check crashed: {type(exc).__name__}: {exc}",
+            "This is a gpucheck bug; please report it with the output of `gpucheck snapshot`.",
+            data={"traceback": traceback.format_exc()},
+        ))]
+    return [_stamp(c, f) for f in findings]
+
+
+def run_checks(checks: Iterable[Check], facts: Facts) -> list[Finding]:
+    """Run every check; a crash in one never stops the others."""
+    return [f for c in checks for f in run_check(c, facts)]
+
+
+def _stamp(c: Check, finding: Finding) -> Finding:
+    return dataclasses.replace(finding, check=finding.check or c.id, title=c.title, layer=c.layer)
+
