@@ -73,16 +73,14 @@ class FakeBin:
         """
         data = self.path / f".{name}.d"
         data.mkdir(exist_ok=True)
-        cases = {"default": (stdout, stderr, exit_code), **(by_args or {})}
-        lines = ["#!/bin/sh", f"sleep {sleep_s}" if sleep_s else ":", 'args="$*"', 'case "$args" in']
-        for i, (args, (out, err, code)) in enumerate(cases.items()):
+        # NOTE: specific argument strings first; the default `*)` case must come last in a shell `case`.
+        cases = [*(by_args or {}).items(), ("*", (stdout, stderr, exit_code))]
+        lines = ["#!/bin/sh", f"sleep {sleep_s}" if sleep_s else ":", 'case "$*" in']
+        for i, (args, (out, err, code)) in enumerate(cases):
             (data / f"{i}.out").write_bytes(out.encode() if isinstance(out, str) else out)
             (data / f"{i}.err").write_bytes(err.encode() if isinstance(err, str) else err)
-            pattern = "*" if args == "default" else "'" + args.replace("'", "'\\''") + "'"
-            body = f'cat "{data}/{i}.out"; cat "{data}/{i}.err" >&2; exit {code}'
-            lines.append(f"  {pattern}) {body};;")
-        # NOTE: the default case must come last in a shell `case`; move it there.
-        lines = lines[:4] + lines[5:] + [lines[4]] if len(cases) > 1 else lines
+            pattern = "*" if args == "*" else "'" + args.replace("'", "'\\''") + "'"
+            lines.append(f'  {pattern}) cat "{data}/{i}.out"; cat "{data}/{i}.err" >&2; exit {code};;')
         lines.append("esac")
         exe = self.path / name
         exe.write_text("\n".join(lines) + "\n")
