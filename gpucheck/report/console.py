@@ -10,7 +10,7 @@ from rich.text import Text
 from gpucheck.collect.evidence import CommandRun, DirListing, Evidence, FileRead, Item, Value
 from gpucheck.diagnose.finding import Finding, Report, Status
 from gpucheck.diagnose.registry import LAYERS
-from gpucheck.report.theme import STATUS_LABEL, status_style
+from gpucheck.report.theme import STATUS_LABEL, THEME, status_style
 
 EVIDENCE_LINES = 12
 """Lines of output shown per evidence item with ``--verbose``."""
@@ -40,8 +40,9 @@ def render_console(
             summary,
             escape(finding.remediation),
         )
-    console.print(table)
-    console.print(summary_line(report), style="summary.line")
+    with console.use_theme(THEME):
+        console.print(table)
+        console.print(summary_line(report), style="summary.line")
 
 
 def summary_line(report: Report) -> str:

@@ -53,3 +53,17 @@ def test_secret_variables_are_redacted_everywhere():
     assert "hf_abcdefghijklmnop" not in clean.stderr and "s3cretpw" not in clean.stderr
     nested = scrub_item(Value(name="w", data={"env": {"MY_API_KEY": "abc12345"}, "note": "wJalrXUtnFEMI/K7MDENG"}), secrets)
     assert nested.data == {"env": {"MY_API_KEY": REDACTED}, "note": REDACTED}
+
+
+def test_permission_error_on_open_is_recorded_even_as_root(sysroot, monkeypatch):
+    sysroot.write("/etc/docker/daemon.json", "{}")
+    real_open = open
+
+    def deny(path, *args, **kwargs):
+        if str(path).endswith("daemon.json"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", deny)
+    read = Sysroot(str(sysroot.root)).read("/etc/docker/daemon.json")
+    assert read.exists and read.content is None and read.error == "permission denied"
