@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -20,25 +20,23 @@ def render_console(
     report: Report, console: Console, *, verbose: bool = False, evidence: Evidence | None = None
 ) -> None:
     """Print the findings table and the summary line."""
-    table = Table(show_header=True, header_style="bold", expand=True, show_lines=False, pad_edge=False)
+    table = Table(show_header=True, header_style="bold", expand=True, pad_edge=False, box=box.SIMPLE_HEAD)
     table.add_column("Status", no_wrap=True, width=6)
-    table.add_column("Check", style="finding.check", no_wrap=False, ratio=2)
-    table.add_column("Finding", ratio=5)
-    table.add_column("Fix", style="finding.fix", ratio=4)
+    table.add_column("Check", style="finding.check", overflow="fold", ratio=1)
+    table.add_column("Finding and fix", ratio=3)
     layers = list(LAYERS)
     current = None
     for finding in sorted(report.findings, key=lambda f: layers.index(f.layer) if f.layer in layers else 99):
         if finding.layer != current:
             current = finding.layer
-            table.add_row("", Text(LAYERS.get(current, current), style="layer.heading"), "", "")
-        summary: Text | Group = Text(finding.summary)
+            table.add_row("", Text(LAYERS.get(current, current), style="layer.heading"), "")
+        cell = [Text(finding.summary)]
+        if finding.remediation:
+            cell.append(Text("fix: ", style="finding.fix-label").append(finding.remediation, style="finding.fix"))
         if verbose and evidence is not None and finding.evidence:
-            summary = Group(summary, *(_evidence_text(evidence.get(k), k) for k in finding.evidence))
+            cell.extend(_evidence_text(evidence.get(k), k) for k in finding.evidence)
         table.add_row(
-            Text(STATUS_LABEL[finding.status], style=status_style(finding.status)),
-            finding.check,
-            summary,
-            escape(finding.remediation),
+            Text(STATUS_LABEL[finding.status], style=status_style(finding.status)), finding.check, Group(*cell)
         )
     with console.use_theme(THEME):
         console.print(table)
