@@ -1,0 +1,197 @@
+"""The driver, the GPUs and the active CUDA toolkit, built from whichever evidence answered.
+
+Shared interface for every layer: ``driver_info``, ``gpu_inventory``, ``active_toolkit`` and ``toolkits`` are
+pure builders of ``Evidence`` (use them through ``facts.of(...)``). Sources are tried in order of trust: NVML,
+then ``nvidia-smi`` (CSV query, legacy query, XML, table header), then the kernel's
+``/proc/driver/nvidia/version``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gpucheck.collect.evidence import CommandRun, Evidence
+from gpucheck.collect.sources.nvidia_smi import LEGACY_QUERY_ARGV, QUERY_ARGV, TABLE_ARGV, XML_ARGV
+from gpucheck.diagnose.cuda_compat import cuda_from_driver_api, max_cuda_for_driver
+from gpucheck.diagnose.parse.errors import ParseError
+from gpucheck.diagnose.parse.nvidia_smi import parse_header, parse_query_csv, parse_xml
+from gpucheck.diagnose.parse.proc import parse_nvidia_version
+from gpucheck.diagnose.parse.values import enabled_or_none, int_or_none, text_or_none
+from gpucheck.diagnose.toolkits import ToolkitInfo, active_toolkit, toolkits
+
+__all__ = [
+    "DriverInfo", "GpuInfo", "ToolkitInfo", "active_toolkit", "driver_info", "gpu_inventory", "toolkits",
+    "nvidia_smi_runs",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GpuInfo:
+    """One GPU as the driver reports it; None for a reading the source did not have."""
+
+    index: int
+    name: str
+    uuid: str
+    bus_id: str
+    memory_total_mib: int | None = None
+    compute_capability: str | None = None
+    """``major.minor``, e.g. ``8.6``."""
+    persistence_mode: bool | None = None
+    compute_mode: str | None = None
+    """``Default``, ``Exclusive_Process``, ``Prohibited`` (nvidia-smi spelling)."""
+    mig_mode: bool | None = None
+    ecc_uncorrected: int | None = None
+    """Volatile uncorrected ECC errors since the last driver load."""
+    retired_pages_pending: bool | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    temperature_c: int | None = None
+    pcie_gen_current: int | None = None
+    pcie_gen_max: int | None = None
+    pcie_width_current: int | None = None
+    pcie_width_max: int | None = None
+    source: str = "none"
+    """``nvml``, ``nvidia-smi`` or ``nvidia-smi-xml``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DriverInfo:
+    """The NVIDIA driver, as far as the evidence tells."""
+
+    version: str | None
+    """Userspace driver version, e.g. ``550.54.14`` (the kernel module's when only procfs answered)."""
+    cuda_version: str | None
+    """The newest CUDA the driver supports, e.g. ``12.4``."""
+    source: str
+    """``nvml``, ``nvidia-smi``, ``procfs`` or ``none``."""
+    error: str | None = None
+    """Why the preferred sources failed (NVML's error, then nvidia-smi's), when they did."""
+    kernel_version: str | None = None
+    """The loaded kernel module's version from /proc/driver/nvidia/version, when readable."""
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a driver answered at all."""
+        return self.version is not None
+
+
+def nvidia_smi_runs(evidence: Evidence) -> dict[str, CommandRun]:
+    """The nvidia-smi runs that were collected, by role (``query``, ``legacy``, ``xml``, ``table``)."""
+    argvs = {"query": QUERY_ARGV, "legacy": LEGACY_QUERY_ARGV, "xml": XML_ARGV, "table": TABLE_ARGV}
+    return {role: run for role, argv in argvs.items() if (run := evidence.command(*argv)) is not None}
+
+
+def _nvml(evidence: Evidence) -> Mapping[str, Any] | None:
+    item = evidence.value("nvml")
+    return item.data if item is not None and item.error is None and isinstance(item.data, dict) else None
+
+
+def _smi_rows(evidence: Evidence) -> tuple[tuple[dict[str, str], ...], str] | None:
+    """Per-GPU rows from the first nvidia-smi form that succeeded and parsed, with its source name."""
+    runs = nvidia_smi_runs(evidence)
+    for role in ("query", "legacy"):
+        run = runs.get(role)
+        if run is not None and run.succeeded:
+            try:
+                return parse_query_csv(run.stdout), "nvidia-smi"
+            except ParseError:
+                continue
+    run = runs.get("xml")
+    if run is not None and run.succeeded:
+        try:
+            return parse_xml(run.stdout).gpus, "nvidia-smi-xml"
+        except ParseError:
+            return None
+    return None
+
+
+def _smi_versions(evidence: Evidence) -> tuple[str | None, str | None]:
+    """(driver, CUDA) from the nvidia-smi table header, else the XML, else the CSV driver_version."""
+    runs = nvidia_smi_runs(evidence)
+    for role, parse in (("table", parse_header), ("xml", parse_xml)):
+        run = runs.get(role)
+        if run is not None and run.stdout:
+            try:
+                parsed = parse(run.stdout)
+            except ParseError:
+                continue
+            if parsed.driver_version:
+                return parsed.driver_version, parsed.cuda_version
+    rows = _smi_rows(evidence)
+    driver = text_or_none(rows[0][0].get("driver_version")) if rows and rows[0] else None
+    return driver, None
+
+
+def _kernel_version(evidence: Evidence) -> str | None:
+    item = evidence.file("/proc/driver/nvidia/version")
+    if item is None or not item.content:
+        return None
+    try:
+        return parse_nvidia_version(item.content).version
+    except ParseError:
+        return None
+
+
+def _errors(evidence: Evidence) -> str | None:
+    reasons = []
+    nvml = evidence.value("nvml")
+    if nvml is not None and nvml.error:
+        reasons.append(f"NVML: {nvml.error}")
+    query = nvidia_smi_runs(evidence).get("query")
+    if query is not None and not query.succeeded:
+        reasons.append(query.describe_failure())
+    return "; ".join(reasons) or None
+
+
+def driver_info(evidence: Evidence) -> DriverInfo:
+    """The driver version and the newest CUDA it supports, from NVML, nvidia-smi or procfs."""
+    kernel, error = _kernel_version(evidence), _errors(evidence)
+    nvml = _nvml(evidence)
+    if nvml is not None and text_or_none(nvml.get("driver_version")):
+        version = str(nvml["driver_version"]).strip()
+        cuda = cuda_from_driver_api(nvml.get("cuda_driver_version")) or max_cuda_for_driver(version)
+        return DriverInfo(version, cuda, "nvml", None, kernel)
+    driver, cuda = _smi_versions(evidence)
+    if driver is not None:
+        return DriverInfo(driver, cuda or max_cuda_for_driver(driver), "nvidia-smi", error, kernel)
+    if kernel is not None:
+        return DriverInfo(kernel, max_cuda_for_driver(kernel), "procfs", error, kernel)
+    return DriverInfo(None, None, "none", error, None)
+
+
+def _gpu(fields: Mapping[str, Any], position: int, source: str) -> GpuInfo:
+    index = int_or_none(fields.get("index"))
+    return GpuInfo(
+        index=position if index is None else index,
+        name=text_or_none(fields.get("name")) or "unknown GPU",
+        uuid=text_or_none(fields.get("uuid")) or "",
+        bus_id=text_or_none(fields.get("pci.bus_id")) or "",
+        memory_total_mib=int_or_none(fields.get("memory.total")),
+        compute_capability=text_or_none(fields.get("compute_cap")),
+        persistence_mode=enabled_or_none(fields.get("persistence_mode")),
+        compute_mode=text_or_none(fields.get("compute_mode")),
+        mig_mode=enabled_or_none(fields.get("mig.mode.current")),
+        ecc_uncorrected=int_or_none(fields.get("ecc.errors.uncorrected.volatile.total")),
+        retired_pages_pending=enabled_or_none(fields.get("retired_pages.pending")),
+        remapped_rows_pending=enabled_or_none(fields.get("remapped_rows.pending")),
+        remapped_rows_failure=enabled_or_none(fields.get("remapped_rows.failure")),
+        temperature_c=int_or_none(fields.get("temperature.gpu")),
+        pcie_gen_current=int_or_none(fields.get("pcie.link.gen.current")),
+        pcie_gen_max=int_or_none(fields.get("pcie.link.gen.max")),
+        pcie_width_current=int_or_none(fields.get("pcie.link.width.current")),
+        pcie_width_max=int_or_none(fields.get("pcie.link.width.max")),
+        source=source,
+    )
+
+
+def gpu_inventory(evidence: Evidence) -> tuple[GpuInfo, ...]:
+    """Every GPU the driver reports (empty when no source answered or none were found)."""
+    nvml = _nvml(evidence)
+    if nvml is not None and isinstance(nvml.get("gpus"), list):
+        return tuple(_gpu(g, i, "nvml") for i, g in enumerate(nvml["gpus"]) if isinstance(g, dict))
+    rows = _smi_rows(evidence)
+    if rows is None:
+        return ()
+    return tuple(_gpu(row, i, rows[1]) for i, row in enumerate(rows[0]))
