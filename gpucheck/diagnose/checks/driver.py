@@ -1,1 +1,184 @@
-"""Checks: driver layer (being built)."""
+"""Checks: the NVIDIA driver — loaded or not, kernel module vs. userspace, and the nvidia-smi tool itself."""
+
+from __future__ import annotations
+
+from gpucheck.diagnose.cuda_compat import min_driver_for_cuda
+from gpucheck.diagnose.facts import Facts
+from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.inventory import DriverInfo, active_toolkit, driver_info, nvidia_smi_runs
+from gpucheck.diagnose.parse.nvidia_smi import SmiFailure, unknown_field
+from gpucheck.diagnose.registry import check
+from gpucheck.diagnose.system import SmiState, is_wsl2, loaded_modules, smi_state
+
+EVIDENCE = ("nvml", "file:/proc/driver/nvidia/version", "file:/proc/modules")
+NEEDS = ("nvml", "nvidia_smi", "procfs")
+DEFAULT_BRANCH = "580"
+"""The driver branch recommended when nothing asks for an older one (the CUDA 13.0 branch)."""
+
+NOUVEAU_FIX = (
+    "Blacklist nouveau and reboot: `printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | "
+    "sudo tee /etc/modprobe.d/blacklist-nouveau.conf && sudo update-initramfs -u && sudo reboot`, "
+    "then install the NVIDIA driver."
+)
+REBUILD_FIX = (
+    "The module is not built for the running kernel (kernel update without DKMS): "
+    "`sudo apt-get install dkms linux-headers-$(uname -r) && sudo dkms autoinstall && sudo reboot`; "
+    "then `sudo modprobe nvidia` and `cat /proc/driver/nvidia/version`. On Secure Boot systems a rejected "
+    "module needs signing (`mokutil --sb-state`)."
+)
+
+
+def _install_fix(facts: Facts) -> str:
+    """The exact driver install, sized for the CUDA toolkit found (if any)."""
+    toolkit = facts.of(active_toolkit)
+    needed = min_driver_for_cuda(toolkit.version) if toolkit is not None and toolkit.version else None
+    branch = needed.split(".")[0] if needed else DEFAULT_BRANCH
+    why = f" (the CUDA {toolkit.version} toolkit at {toolkit.nvcc} needs ≥ {needed})" if needed and toolkit else ""
+    return (
+        f"Install the NVIDIA driver {branch} branch or newer{why}: Ubuntu `sudo apt-get install "
+        f"nvidia-driver-{branch} && sudo reboot`; other distributions: https://www.nvidia.com/Download/index.aspx. "
+        "On a machine without an NVIDIA GPU, GPU work is not possible here."
+    )
+
+
+def _not_loaded(facts: Facts, info: DriverInfo) -> Finding:
+    modules = facts.of(loaded_modules) or frozenset()
+    smi = facts.of(smi_state)
+    reasons = info.error or "no NVIDIA driver evidence"
+    if is_wsl2(facts.evidence):
+        return failed(
+            f"no NVIDIA driver is visible inside WSL2 ({reasons})",
+            "Install or update the NVIDIA driver on Windows (it provides /usr/lib/wsl/lib inside WSL2), then run "
+            "`wsl --shutdown` from Windows; never install a Linux NVIDIA driver inside the distro.",
+            evidence=EVIDENCE,
+        )
+    if "nouveau" in modules:
+        return failed(f"the nouveau driver owns the GPU; no NVIDIA driver is loaded ({reasons})", NOUVEAU_FIX,
+                      evidence=EVIDENCE, data={"nouveau": True})
+    if smi.failure is SmiFailure.DRIVER_NOT_LOADED:
+        return failed(f"nvidia-smi is installed but no NVIDIA kernel module is loaded: {smi.message}",
+                      REBUILD_FIX, evidence=(*EVIDENCE, smi.evidence_key))
+    return failed(
+        "no NVIDIA driver is loaded and no NVIDIA GPU is visible: /proc/driver/nvidia/version does not exist, "
+        f"{reasons}",
+        _install_fix(facts),
+        evidence=EVIDENCE,
+    )
+
+
+@check("driver.loaded", title="an NVIDIA driver is loaded", needs=NEEDS)
+def check_driver_loaded(facts: Facts) -> Finding:
+    """Whether NVML, nvidia-smi or the kernel reports an NVIDIA driver, and which version."""
+    info = facts.of(driver_info)
+    if not info.loaded:
+        return _not_loaded(facts, info)
+    data = {"driver_version": info.version, "cuda_version": info.cuda_version, "source": info.source}
+    cuda = f"supports CUDA ≤ {info.cuda_version}" if info.cuda_version else "maximum CUDA version unknown"
+    if info.source == "procfs":
+        return warned(
+            f"kernel module {info.version} is loaded ({cuda}) but neither NVML nor nvidia-smi answered: {info.error}",
+            "Install the userspace driver matching the module: Ubuntu `sudo apt-get install "
+            f"nvidia-utils-{info.version.split('.')[0]} libnvidia-compute-{info.version.split('.')[0]}`.",
+            evidence=EVIDENCE, data=data,
+        )
+    return passed(f"NVIDIA driver {info.version} ({cuda}; read via {info.source})", evidence=EVIDENCE, data=data)
+
+
+@check("driver.kernel_module", title="kernel modules match the userspace driver", needs=NEEDS)
+def check_kernel_module(facts: Facts) -> Finding:
+    """Nvidia and nvidia_uvm loaded, nouveau not, and the module's version equal to the userspace driver's."""
+    info = facts.of(driver_info)
+    if is_wsl2(facts.evidence):
+        return skipped("WSL2 uses the Windows driver through /dev/dxg; there is no NVIDIA kernel module")
+    if info.kernel_version and info.version and info.source != "procfs" and info.kernel_version != info.version:
+        return failed(
+            f"kernel module {info.kernel_version} differs from the userspace driver {info.version} "
+            "(Driver/library version mismatch: the driver was upgraded without a reboot)",
+            "`sudo reboot` (or unload and reload it: `sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && "
+            "sudo modprobe nvidia nvidia_uvm`).",
+            evidence=EVIDENCE, data={"kernel": info.kernel_version, "userspace": info.version},
+        )
+    if facts.of(smi_state).failure is SmiFailure.VERSION_MISMATCH:
+        return failed(
+            "nvidia-smi reports `Driver/library version mismatch`: the loaded kernel module and the userspace "
+            "libraries come from different driver versions", "`sudo reboot` so the new kernel module loads.",
+            evidence=(*EVIDENCE, facts.of(smi_state).evidence_key),
+        )
+    modules = facts.of(loaded_modules)
+    if modules is None:
+        return skipped("/proc/modules is not readable here (a container, or a kernel without module support)")
+    if "nouveau" in modules and "nvidia" in modules:
+        return warned("both nouveau and nvidia kernel modules are loaded", NOUVEAU_FIX, evidence=EVIDENCE)
+    if "nvidia" in modules and "nvidia_uvm" not in modules:
+        return warned(
+            "the nvidia module is loaded but nvidia_uvm is not: CUDA programs fail with "
+            "`CUDA unknown error` / no devices",
+            "`sudo modprobe nvidia_uvm` (or `sudo nvidia-modprobe -u -c0`); to persist, add `nvidia_uvm` to "
+            "/etc/modules-load.d/nvidia.conf.",
+            evidence=EVIDENCE,
+        )
+    if "nvidia" not in modules:
+        return skipped("no nvidia kernel module is loaded (see driver.loaded)")
+    return passed("nvidia and nvidia_uvm kernel modules are loaded" + (
+        f" (module {info.kernel_version})" if info.kernel_version else ""), evidence=EVIDENCE)
+
+
+@check("driver.nvidia_smi", title="nvidia-smi runs and answers", needs=NEEDS)
+def check_nvidia_smi(facts: Facts) -> Finding:
+    """The nvidia-smi tool: missing while a driver is loaded, hung, unreadable, or failing with a known error."""
+    smi, info = facts.of(smi_state), facts.of(driver_info)
+    run = nvidia_smi_runs(facts.evidence).get("query")
+    keys = (smi.evidence_key,) if smi.evidence_key else ()
+    if run is None:
+        return skipped("nvidia-smi was not run")
+    if run.not_found:
+        if info.loaded:
+            branch = info.version.split(".")[0] if info.version else DEFAULT_BRANCH
+            return warned(f"nvidia-smi is not on PATH although driver {info.version} is loaded",
+                          f"Install the utilities of the same driver: Ubuntu `sudo apt-get install "
+                          f"nvidia-utils-{branch}`.", evidence=keys)
+        return skipped("nvidia-smi is not installed (no NVIDIA driver; see driver.loaded)", evidence=keys)
+    if run.timed_out:
+        return errored(f"{smi.message}: the driver is not answering (a wedged GPU or driver)",
+                       "Look for Xid errors: `sudo dmesg | grep -i -E 'NVRM|Xid'`; enable persistence "
+                       "(`sudo nvidia-smi -pm 1`) and, if the GPU is lost, reboot.", evidence=keys)
+    if run.error:
+        return errored(smi.message, f"Check the file's permissions: `ls -l {run.resolved or run.argv[0]}`.",
+                       evidence=keys)
+    return _smi_answer(facts, smi, keys)
+
+
+def _smi_answer(facts: Facts, smi: SmiState, keys: tuple[str, ...]) -> Finding:
+    """The verdict on an nvidia-smi run that started and exited."""
+    if smi.failure is SmiFailure.UNKNOWN_FIELD:
+        runs = nvidia_smi_runs(facts.evidence)
+        field = unknown_field(smi.output) or "a queried field"
+        if any(r.succeeded for role, r in runs.items() if role in ("legacy", "xml")):
+            return passed(f"nvidia-smi answers (this driver does not know `{field}`; used the fields it knows)",
+                          evidence=tuple(r.key for r in runs.values()))
+        return warned(f"nvidia-smi rejects the query field `{field}` and the fallback queries failed too",
+                      "Upgrade the driver, or run `nvidia-smi -q` by hand to read the GPU state.",
+                      evidence=tuple(r.key for r in runs.values()))
+    if smi.failure is SmiFailure.GPU_LOST:
+        return failed(f"a GPU has fallen off the bus: {smi.message}",
+                      "Check cooling, power cables and the PSU, update the system BIOS, then reboot; "
+                      "`sudo dmesg | grep -i xid` shows Xid 79.", evidence=keys)
+    if smi.failure is SmiFailure.INFOROM_CORRUPTED:
+        return failed(f"a GPU's infoROM is corrupted: {smi.message}",
+                      "The GPU must be replaced or its infoROM reflashed by the vendor.", evidence=keys)
+    if smi.failure is SmiFailure.NVML_UNKNOWN_ERROR:
+        return failed(f"NVML fails with an unknown error: {smi.message}",
+                      "In a container this follows `systemctl daemon-reload` on the host: "
+                      "`sudo nvidia-ctk system create-dev-char-symlinks --create-all` on the host, then recreate "
+                      "the container.", evidence=keys)
+    if smi.failure is not None:
+        if facts.of(driver_info).loaded or smi.failure in (SmiFailure.OTHER, SmiFailure.NO_PERMISSION):
+            return warned(f"nvidia-smi failed: {smi.message}",
+                          "Run `nvidia-smi` by hand to see the full message; see driver.* and gpu.* findings.",
+                          evidence=keys)
+        return skipped(f"nvidia-smi failed because no driver answers: {smi.message}", evidence=keys)
+    if facts.of(driver_info).source == "none":
+        return errored("nvidia-smi exited 0 but printed nothing gpucheck can read (garbage or an unknown format)",
+                       "Run `nvidia-smi --query-gpu=index,name --format=csv` by hand and report the output with "
+                       "`gpucheck snapshot`.", evidence=keys)
+    return passed("nvidia-smi answers", evidence=keys)
