@@ -38,6 +38,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.tensorflow",
     "gpucheck.diagnose.checks.frameworks",
     "gpucheck.diagnose.checks.container",
+    "gpucheck.diagnose.checks.container_daemon",
     "gpucheck.diagnose.checks.expectations",
 )
 """Every module that registers checks, in report order."""

@@ -1,1 +1,81 @@
-"""Evidence source: cdi (being built)."""
+"""Evidence source: Container Device Interface (CDI) spec files and the hook executables they name.
+
+Command line equivalent: ``ls /etc/cdi /var/run/cdi``; ``cat /etc/cdi/*.yaml /etc/cdi/*.json``;
+``ls -l <hooks[].path>``. Directories named by ``cdi-spec-dirs`` in daemon.json are listed too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from gpucheck.collect.evidence import Item, Value
+from gpucheck.collect.registry import CollectContext, collector
+from gpucheck.collect.sources.docker_config import SYSTEM_DAEMON_JSON, rootless_daemon_json
+
+DEFAULT_SPEC_DIRS: tuple[str, ...] = ("/etc/cdi", "/var/run/cdi")
+"""Where the CDI library looks by default (``/var/run/cdi`` is cleared at boot)."""
+
+SPEC_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
+
+
+def configured_spec_dirs(ctx: CollectContext) -> list[str]:
+    """``cdi-spec-dirs`` from the daemon.json files, leniently (an unreadable file names none)."""
+    dirs: list[str] = []
+    for path in filter(None, (SYSTEM_DAEMON_JSON, rootless_daemon_json(ctx.env))):
+        read = ctx.read(path)
+        try:
+            data = json.loads(read.content or "")
+        except (ValueError, RecursionError):
+            continue
+        listed = data.get("cdi-spec-dirs") if isinstance(data, dict) else None
+        dirs.extend(d for d in listed or () if isinstance(d, str))
+    return dirs
+
+
+def hook_paths(text: str, name: str) -> list[str]:
+    """The ``hooks[].path`` values anywhere in a spec, leniently: a spec that does not load names none."""
+    try:
+        if name.endswith(".json"):
+            data = json.loads(text)
+        else:
+            import yaml  # NOTE: imported here so a broken PyYAML costs only this lookup
+
+            data = yaml.safe_load(text)
+    except Exception:  # noqa: BLE001 - the diagnose stage reports why the spec does not parse
+        return []
+    found: list[str] = []
+    _walk_hooks(data, found)
+    return list(dict.fromkeys(found))
+
+
+def _walk_hooks(node: Any, found: list[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "hooks" and isinstance(value, list):
+                paths = (h.get("path") for h in value if isinstance(h, dict))
+                found.extend(p for p in paths if isinstance(p, str))
+            else:
+                _walk_hooks(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _walk_hooks(value, found)
+
+
+@collector("cdi", timeout_s=5.0)
+def collect_cdi(ctx: CollectContext) -> Iterable[Item]:
+    """CDI spec directories, each spec file's text, and whether each hook executable exists."""
+    dirs = list(dict.fromkeys([*DEFAULT_SPEC_DIRS, *configured_spec_dirs(ctx)]))
+    hooks: dict[str, bool] = {}
+    for directory in dirs:
+        listing = ctx.listdir(directory)
+        yield listing
+        for entry in listing.entries:
+            if not entry.endswith(SPEC_SUFFIXES):
+                continue
+            read = ctx.read(f"{directory.rstrip('/')}/{entry}")
+            yield read
+            for path in hook_paths(read.content or "", entry):
+                hooks[path] = ctx.sysroot.is_executable(path)
+    yield Value(name="cdi_spec_dirs", data={"dirs": dirs, "hook_executables": hooks})

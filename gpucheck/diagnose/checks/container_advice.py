@@ -1,0 +1,97 @@
+"""The container layer's remediation texts, one per known failure, so the checks stay short.
+
+Every text names the exact command. Sources: NVIDIA's install guide
+(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), the failure
+corpus in doctor-anchors.md (F09, F27, F30, F31) and the errors recorded in docker.md (A4, B4).
+"""
+
+from __future__ import annotations
+
+from gpucheck.diagnose.parse.docker_daemon import SmokeFailure
+
+INSTALL_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
+RESTART = "sudo systemctl restart docker (rootless Docker: systemctl --user restart docker)"
+CONFIGURE = (
+    "gpucheck setup docker --apply (the same edit as `sudo nvidia-ctk runtime configure --runtime=docker`), "
+    f"then {RESTART}"
+)
+INSTALL_TOOLKIT = (
+    f"Add NVIDIA's apt repository ({INSTALL_GUIDE}), "
+    "then `sudo apt-get install -y nvidia-container-toolkit`, "
+    f"then {CONFIGURE}"
+)
+GENERATE_CDI = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+DOCKER_GROUP = (
+    "sudo usermod -aG docker $USER, then log out and back in (or run `newgrp docker` in this shell) "
+    "so the new group applies"
+)
+START_DOCKER = (
+    "sudo systemctl start docker (and `sudo systemctl enable docker` to start it at boot; rootless Docker: "
+    "systemctl --user start docker); if the daemon listens elsewhere, set DOCKER_HOST to its socket, "
+    "e.g. export DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock"
+)
+NVML_LIBRARY = (
+    "Install the NVIDIA driver on the host (e.g. `sudo apt-get install -y nvidia-driver-550`), "
+    "then check that "
+    "`ldconfig -p | grep libnvidia-ml.so.1` lists it; run `sudo ldconfig` if the driver lives outside the "
+    "linker cache"
+)
+PERSISTENCE = (
+    "Enable persistence mode: `sudo nvidia-smi -pm 1` "
+    "(or `sudo systemctl enable --now nvidia-persistenced`); "
+    "if it persists, look for Xid errors with `sudo dmesg | grep -i xid`"
+)
+
+
+def smoke_remedy(failure: SmokeFailure, detail: str, image: str) -> tuple[str, str]:
+    """What a smoke failure means and the exact fix, as (cause, remediation)."""
+    table: dict[SmokeFailure, tuple[str, str]] = {
+        SmokeFailure.NO_GPU_DEVICE_DRIVER: (
+            "dockerd has no device driver for `--gpus`: the NVIDIA Container Toolkit is missing, "
+            "or Docker was "
+            "not restarted after installing it (Docker from snap is not supported)",
+            INSTALL_TOOLKIT,
+        ),
+        SmokeFailure.UNKNOWN_RUNTIME: (
+            f"dockerd does not know the runtime {detail or 'nvidia'!r}",
+            CONFIGURE,
+        ),
+        SmokeFailure.RUNTIME_NOT_FOUND: (
+            f"daemon.json names the runtime executable {detail!r}, which is not on dockerd's PATH",
+            f"{INSTALL_TOOLKIT}; or point the runtime at its absolute path: gpucheck setup docker "
+            "--runtime-path /usr/bin/nvidia-container-runtime --apply",
+        ),
+        SmokeFailure.CUDA_REQUIREMENT: (
+            f"the image {image} requires CUDA >= {detail}, newer than the host driver supports",
+            f"Upgrade the host driver to one supporting CUDA {detail}, or pick an image whose CUDA "
+            "version is at most the `CUDA Version` that `nvidia-smi` prints "
+            "(e.g. --smoke-image nvidia/cuda:12.0.1-base-ubuntu22.04)",
+        ),
+        SmokeFailure.NVML_NOT_LOADABLE: (
+            "the toolkit could not load libnvidia-ml.so.1 from the host: the driver is missing or not in the "
+            "linker cache",
+            NVML_LIBRARY,
+        ),
+        SmokeFailure.DRIVER_TIMEOUT: ("the driver did not answer the toolkit in time", PERSISTENCE),
+        SmokeFailure.CDI_UNRESOLVABLE: (
+            f"the CDI device {detail} is not in any spec dockerd read",
+            f"{GENERATE_CDI}, then {RESTART}",
+        ),
+        SmokeFailure.IMAGE_UNAVAILABLE: (
+            f"the image {image} is not present and could not be pulled",
+            f"docker pull {image} (or pass a local CUDA image with --smoke-image IMAGE)",
+        ),
+        SmokeFailure.NVIDIA_SMI_FAILED: (
+            "the container started but nvidia-smi failed inside it",
+            "Compare with `nvidia-smi` on the host; if the host works, regenerate the toolkit's view: "
+            f"{GENERATE_CDI} and {RESTART}",
+        ),
+    }
+    return table.get(
+        failure,
+        (
+            "the GPU container failed with an error gpucheck does not recognise",
+            f"docker run --rm --gpus all {image} nvidia-smi, and read the daemon log: "
+            "sudo journalctl -u docker",
+        ),
+    )
