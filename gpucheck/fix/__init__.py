@@ -1,0 +1,1 @@
+"""Fixers: changes to the machine, each planned as a diff first and applied only when the CLI says so."""
