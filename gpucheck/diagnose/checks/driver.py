@@ -75,13 +75,25 @@ def check_driver_loaded(facts: Facts) -> Finding:
     data = {"driver_version": info.version, "cuda_version": info.cuda_version, "source": info.source}
     cuda = f"supports CUDA ≤ {info.cuda_version}" if info.cuda_version else "maximum CUDA version unknown"
     if info.source == "procfs":
-        return warned(
-            f"kernel module {info.version} is loaded ({cuda}) but neither NVML nor nvidia-smi answered: {info.error}",
-            "Install the userspace driver matching the module: Ubuntu `sudo apt-get install "
-            f"nvidia-utils-{info.version.split('.')[0]} libnvidia-compute-{info.version.split('.')[0]}`.",
-            evidence=EVIDENCE, data=data,
-        )
+        return _kernel_only(facts, info, cuda, data)
     return passed(f"NVIDIA driver {info.version} ({cuda}; read via {info.source})", evidence=EVIDENCE, data=data)
+
+
+def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Finding:
+    """The kernel module is loaded but NVML and nvidia-smi did not answer: say why, by nvidia-smi's failure."""
+    smi = facts.of(smi_state)
+    branch = (info.version or DEFAULT_BRANCH).split(".")[0]
+    if smi.failure is SmiFailure.VERSION_MISMATCH:
+        return failed(f"kernel module {info.version} is loaded but the userspace libraries are from another "
+                      f"driver version (`{smi.message}`)", "`sudo reboot` so the matching kernel module loads.",
+                      evidence=(*EVIDENCE, smi.evidence_key), data=data)
+    if smi.failure in (SmiFailure.NO_DEVICES, SmiFailure.GPU_LOST, SmiFailure.INFOROM_CORRUPTED):
+        return passed(f"NVIDIA driver {info.version} kernel module is loaded ({cuda}); nvidia-smi: {smi.message}",
+                      evidence=(*EVIDENCE, smi.evidence_key), data=data)
+    return warned(
+        f"kernel module {info.version} is loaded ({cuda}) but neither NVML nor nvidia-smi answered: {info.error}",
+        f"Install the userspace driver matching the module: Ubuntu `sudo apt-get install nvidia-utils-{branch} "
+        f"libnvidia-compute-{branch}`.", evidence=EVIDENCE, data=data)
 
 
 @check("driver.kernel_module", title="kernel modules match the userspace driver", needs=NEEDS)
