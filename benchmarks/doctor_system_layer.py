@@ -23,15 +23,20 @@ SYSTEM_LAYERS = "driver,gpu,toolkit,compat,wsl,environ"
 
 def selection() -> list[str]:
     """The brief's `--skip` selection, or the equivalent `--only` when a skipped layer has no checks yet."""
-    probe = subprocess.run([sys.executable, "-m", "gpucheck", "doctor", "--skip", SKIP, "--only", "environ.container",
-                            "--json"], capture_output=True, text=True)
+    probe = subprocess.run(
+        [sys.executable, "-m", "gpucheck", "doctor", "--skip", SKIP, "--only", "environ.container", "--json"],
+        capture_output=True,
+        text=True,
+    )
     return ["--skip", SKIP] if probe.returncode != 2 else ["--only", SYSTEM_LAYERS]
 
 
 def one_run(args: list[str]) -> tuple[float, float, int, int]:
     """(wall seconds, doctor's own seconds, number of findings, exit code) of one doctor process."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "gpucheck", "doctor", *args, "--json"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gpucheck", "doctor", *args, "--json"], capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     try:
         doc = json.loads(proc.stdout)
@@ -57,8 +62,10 @@ def main() -> int:
     median_doctor = statistics.median(r[1] for r in rows)
     ok = median_wall < opts.target_s
     print(f"{'median':>4} {median_wall:>8.3f} {median_doctor:>9.3f}")
-    print(f"target: median wall < {opts.target_s:g} s on a 2-core machine -> {'MET' if ok else 'MISSED'}"
-          + ("" if os.cpu_count() == 2 else f" (measured on {os.cpu_count()} CPUs)"))
+    print(
+        f"target: median wall < {opts.target_s:g} s on a 2-core machine -> {'MET' if ok else 'MISSED'}"
+        + ("" if os.cpu_count() == 2 else f" (measured on {os.cpu_count()} CPUs)")
+    )
     return 0 if ok else 1
 
 

@@ -7,11 +7,11 @@ A scenario folder holds:
   ``stdout_hex`` (raw bytes, for non-UTF-8 output); ``exit_code``; ``sleep_s``; ``by_args`` mapping an exact
   argument string to ``{"stdout"..., "exit_code"...}``; ``shebang`` to write a file whose interpreter is that
   path (``"/"`` gives a real permission error).
-- ``sysroot/...``: the tree given as ``--sysroot`` (files verbatim; anything under a ``bin/`` is made executable).
-- ``expected.json``: ``findings`` ({check: status, or a list of statuses}), ``contains`` ({check: [substrings of
-  its summaries and remediations]}), optional ``exit_code``, ``env`` (extra variables), ``path`` (PATH entries,
-  ``{bin}`` for the fake executables; default ``{bin}:/usr/bin:/bin``), ``args`` (extra doctor arguments),
-  ``source`` (where the case comes from).
+- ``sysroot/...``: the tree given as ``--sysroot`` (files verbatim; files in a ``bin/`` are made executable).
+- ``expected.json``: ``findings`` ({check: status, or a list of statuses}), ``contains`` ({check:
+  [substrings of its summaries and remediations]}), optional ``exit_code``, ``env`` (extra variables),
+  ``path`` (PATH entries, ``{bin}`` for the fake executables; default ``{bin}:/usr/bin:/bin``), ``args``
+  (extra doctor arguments), ``source`` (where the case comes from).
 
 A new failure case is a new folder; this file does not change.
 """
@@ -41,7 +41,7 @@ def _stream(spec: dict[str, Any], name: str) -> str | bytes:
 
 
 def materialise(folder: Path, fake: FakeBin, root: Path) -> dict[str, Any]:
-    """Create the scenario's fake executables and sysroot; return its expectations with the environment built."""
+    """Create the scenario's fake executables and sysroot; return its expectations and environment."""
     for spec_file in sorted((folder / "bin").glob("*.json")):
         spec = json.loads(spec_file.read_text())
         name = spec_file.stem
@@ -50,10 +50,18 @@ def materialise(folder: Path, fake: FakeBin, root: Path) -> dict[str, Any]:
             exe.write_text(f"#!{spec['shebang']}\n")
             exe.chmod(0o755)
             continue
-        by_args = {args: (_stream(s, "stdout"), _stream(s, "stderr"), s.get("exit_code", 0))
-                   for args, s in spec.get("by_args", {}).items()}
-        fake.add(name, _stream(spec, "stdout"), stderr=_stream(spec, "stderr"), exit_code=spec.get("exit_code", 0),
-                 sleep_s=spec.get("sleep_s", 0.0), by_args=by_args)
+        by_args = {
+            args: (_stream(s, "stdout"), _stream(s, "stderr"), s.get("exit_code", 0))
+            for args, s in spec.get("by_args", {}).items()
+        }
+        fake.add(
+            name,
+            _stream(spec, "stdout"),
+            stderr=_stream(spec, "stderr"),
+            exit_code=spec.get("exit_code", 0),
+            sleep_s=spec.get("sleep_s", 0.0),
+            by_args=by_args,
+        )
     if (folder / "sysroot").is_dir():
         shutil.copytree(folder / "sysroot", root, dirs_exist_ok=True, symlinks=True)
         for path in root.rglob("*"):
@@ -61,7 +69,9 @@ def materialise(folder: Path, fake: FakeBin, root: Path) -> dict[str, Any]:
                 path.chmod(0o755)
     expected = json.loads((folder / "expected.json").read_text())
     env = base_env(**expected.get("env", {}))
-    env["PATH"] = ":".join(p.replace("{bin}", str(fake.path)) for p in expected.get("path", ["{bin}", "/usr/bin", "/bin"]))
+    env["PATH"] = ":".join(
+        p.replace("{bin}", str(fake.path)) for p in expected.get("path", ["{bin}", "/usr/bin", "/bin"])
+    )
     expected["_env"] = env
     return expected
 

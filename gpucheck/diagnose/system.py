@@ -1,4 +1,4 @@
-"""Builders of the system facts that several layers share: kernel modules, WSL, nvidia-smi's failure, libraries.
+"""Builders of the system facts that several layers share: kernel modules, WSL, nvidia-smi, libraries.
 
 Each is a pure function of ``Evidence``; checks call them through ``facts.of(...)`` so each parses once.
 """
@@ -17,7 +17,7 @@ from gpucheck.diagnose.parse.proc import KernelFlavour, parse_modules, parse_pro
 
 
 def loaded_modules(evidence: Evidence) -> frozenset[str] | None:
-    """The loaded kernel modules, or None when /proc/modules was unreadable (containers, no module support)."""
+    """The loaded kernel modules; None when /proc/modules was unreadable (containers, no modules)."""
     item = evidence.file("/proc/modules")
     if item is None or item.content is None:
         return None

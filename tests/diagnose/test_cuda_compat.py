@@ -16,8 +16,15 @@ from gpucheck.diagnose.cuda_compat import (
 @pytest.mark.parametrize(
     ("driver", "cuda"),
     # Driver / "CUDA Version" pairs from recorded nvidia-smi headers and -q outputs (doctor-anchors Part 3).
-    [("384.130", "9.0"), ("418.56", "10.1"), ("450.203.03", "11.0"), ("455.23.04", "11.1"), ("470.86", "11.4"),
-     ("550.144.03", "12.4"), ("550.54.14", "12.4")],
+    [
+        ("384.130", "9.0"),
+        ("418.56", "10.1"),
+        ("450.203.03", "11.0"),
+        ("455.23.04", "11.1"),
+        ("470.86", "11.4"),
+        ("550.144.03", "12.4"),
+        ("550.54.14", "12.4"),
+    ],
 )
 def test_max_cuda_matches_recorded_headers(driver: str, cuda: str) -> None:
     assert max_cuda_for_driver(driver) == cuda

@@ -1,4 +1,4 @@
-"""NVML evidence (a Value of readings) through the inventory and the checks, via `gpucheck doctor --replay`."""
+"""NVML evidence (a Value of readings) through inventory and checks, via `gpucheck doctor --replay`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ def test_inventory_from_nvml_readings() -> None:
     evidence = read_snapshot(SNAPSHOT)
     info = driver_info(evidence)
     assert (info.version, info.cuda_version, info.source, info.kernel_version) == (
-        "550.54.14", "12.4", "nvml", "550.54.14")
+        "550.54.14",
+        "12.4",
+        "nvml",
+        "550.54.14",
+    )
     gpus = gpu_inventory(evidence)
     assert [g.bus_id for g in gpus] == ["00000000:1B:00.0", "00000000:9C:00.0"]
     assert gpus[1].mig_mode is True and gpus[1].compute_mode == "Exclusive_Process"

@@ -36,9 +36,16 @@ def fixture(name: str) -> str:
 
 @pytest.mark.parametrize(
     ("name", "release", "full"),
-    [("7.5", "7.5", "7.5.17"), ("10.1", "10.1", "10.1.243"), ("10.2", "10.2", "10.2.89"),
-     ("11.0", "11.0", "11.0.221"), ("11.1", "11.1", "11.1.105"), ("11.7", "11.7", "11.7.99"),
-     ("12.4", "12.4", "12.4.131"), ("13.0", "13.0", "13.0.88")],
+    [
+        ("7.5", "7.5", "7.5.17"),
+        ("10.1", "10.1", "10.1.243"),
+        ("10.2", "10.2", "10.2.89"),
+        ("11.0", "11.0", "11.0.221"),
+        ("11.1", "11.1", "11.1.105"),
+        ("11.7", "11.7", "11.7.99"),
+        ("12.4", "12.4", "12.4.131"),
+        ("13.0", "13.0", "13.0.88"),
+    ],
 )
 def test_nvcc_banners(name: str, release: str, full: str) -> None:
     parsed = parse_nvcc_version(fixture(f"nvcc/{name}.txt"))
@@ -47,22 +54,30 @@ def test_nvcc_banners(name: str, release: str, full: str) -> None:
 
 def test_nvcc_banner_without_release_line_is_a_parse_error() -> None:
     with pytest.raises(ParseError):
-        parse_nvcc_version("nvcc: NVIDIA (R) Cuda compiler driver\nCopyright (c) 2005-2019 NVIDIA Corporation\n")
+        parse_nvcc_version(
+            "nvcc: NVIDIA (R) Cuda compiler driver\nCopyright (c) 2005-2019 NVIDIA Corporation\n"
+        )
 
 
 @pytest.mark.parametrize(
     ("name", "smi", "driver", "cuda", "raw"),
-    [("header_r384.txt", "384.130", "384.130", None, None),
-     ("header_r455.txt", "455.23.04", "455.23.04", "11.1", "11.1"),
-     ("header_r550.txt", "550.144.03", "550.144.03", "12.4", "12.4"),
-     ("header_windows.txt", "551.78", "551.78", "12.4", "12.4"),
-     ("header_wsl_err.txt", "545.46", "546.80", None, "ERR!"),
-     ("header_r470.txt", "470.86", "470.86", "11.4", "11.4")],
+    [
+        ("header_r384.txt", "384.130", "384.130", None, None),
+        ("header_r455.txt", "455.23.04", "455.23.04", "11.1", "11.1"),
+        ("header_r550.txt", "550.144.03", "550.144.03", "12.4", "12.4"),
+        ("header_windows.txt", "551.78", "551.78", "12.4", "12.4"),
+        ("header_wsl_err.txt", "545.46", "546.80", None, "ERR!"),
+        ("header_r470.txt", "470.86", "470.86", "11.4", "11.4"),
+    ],
 )
 def test_smi_headers(name: str, smi: str, driver: str, cuda: str | None, raw: str | None) -> None:
     header = parse_header(fixture(f"nvidia_smi/{name}"))
     assert (header.smi_version, header.driver_version, header.cuda_version, header.cuda_raw) == (
-        smi, driver, cuda, raw)
+        smi,
+        driver,
+        cuda,
+        raw,
+    )
 
 
 def test_smi_header_absent_is_a_parse_error() -> None:
@@ -71,10 +86,17 @@ def test_smi_header_absent_is_a_parse_error() -> None:
 
 
 def test_query_csv_with_units_in_header() -> None:
-    rows = parse_query_csv("index, name, memory.total [MiB], pcie.link.width.current\n"
-                           "0, NVIDIA GeForce RTX 3090, 24576, 16\n")
-    assert rows == ({"index": "0", "name": "NVIDIA GeForce RTX 3090", "memory.total": "24576",
-                     "pcie.link.width.current": "16"},)
+    rows = parse_query_csv(
+        "index, name, memory.total [MiB], pcie.link.width.current\n0, NVIDIA GeForce RTX 3090, 24576, 16\n"
+    )
+    assert rows == (
+        {
+            "index": "0",
+            "name": "NVIDIA GeForce RTX 3090",
+            "memory.total": "24576",
+            "pcie.link.width.current": "16",
+        },
+    )
 
 
 def test_query_csv_recorded_mig_field_on_consumer_gpu() -> None:
@@ -108,12 +130,14 @@ def test_xml_rejects_other_documents(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "code", "expected"),
-    [("driver_not_loaded.txt", 9, SmiFailure.DRIVER_NOT_LOADED),
-     ("version_mismatch.txt", 18, SmiFailure.VERSION_MISMATCH),
-     ("no_devices.txt", 6, SmiFailure.NO_DEVICES),
-     ("unknown_field_compute_cap.txt", 2, SmiFailure.UNKNOWN_FIELD),
-     ("wsl_access_blocked.txt", 255, SmiFailure.WSL_ACCESS_BLOCKED),
-     ("nvml_unknown_error.txt", 255, SmiFailure.NVML_UNKNOWN_ERROR)],
+    [
+        ("driver_not_loaded.txt", 9, SmiFailure.DRIVER_NOT_LOADED),
+        ("version_mismatch.txt", 18, SmiFailure.VERSION_MISMATCH),
+        ("no_devices.txt", 6, SmiFailure.NO_DEVICES),
+        ("unknown_field_compute_cap.txt", 2, SmiFailure.UNKNOWN_FIELD),
+        ("wsl_access_blocked.txt", 255, SmiFailure.WSL_ACCESS_BLOCKED),
+        ("nvml_unknown_error.txt", 255, SmiFailure.NVML_UNKNOWN_ERROR),
+    ],
 )
 def test_failure_signatures(name: str, code: int, expected: SmiFailure) -> None:
     assert classify_failure(fixture(f"nvidia_smi/{name}"), code) is expected
@@ -128,9 +152,13 @@ def test_failure_by_exit_code_alone_and_success() -> None:
 
 @pytest.mark.parametrize(
     ("name", "flavour"),
-    [("version_wsl1.txt", KernelFlavour.WSL1), ("version_wsl2_early.txt", KernelFlavour.WSL2),
-     ("version_wsl2.txt", KernelFlavour.WSL2), ("version_wsl2_recent.txt", KernelFlavour.WSL2),
-     ("version_native.txt", KernelFlavour.LINUX)],
+    [
+        ("version_wsl1.txt", KernelFlavour.WSL1),
+        ("version_wsl2_early.txt", KernelFlavour.WSL2),
+        ("version_wsl2.txt", KernelFlavour.WSL2),
+        ("version_wsl2_recent.txt", KernelFlavour.WSL2),
+        ("version_native.txt", KernelFlavour.LINUX),
+    ],
 )
 def test_proc_version(name: str, flavour: KernelFlavour) -> None:
     assert parse_proc_version(fixture(f"proc/{name}")).flavour is flavour
@@ -139,21 +167,27 @@ def test_proc_version(name: str, flavour: KernelFlavour) -> None:
 def test_nvidia_version_file_proprietary_and_open() -> None:
     closed = parse_nvidia_version(
         "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 01:44:30 UTC 2024\n"
-        "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n")
+        "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+    )
     opened = parse_nvidia_version(
         "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  535.104.05  Release Build  "
-        "(dvs-builder@U16-I3-B03-4-3)  Sat Aug 19 01:13:15 UTC 2023\n")
+        "(dvs-builder@U16-I3-B03-4-3)  Sat Aug 19 01:13:15 UTC 2023\n"
+    )
     assert (closed.version, closed.open_modules) == ("550.54.14", False)
     assert (opened.version, opened.open_modules) == ("535.104.05", True)
 
 
 def test_modules_and_ldconfig() -> None:
-    modules = parse_modules("nvidia_uvm 1437696 0 - Live 0x0000000000000000\n"
-                            "nvidia 56799232 1 nvidia_uvm, Live 0x0000000000000000 (POE)\n")
+    modules = parse_modules(
+        "nvidia_uvm 1437696 0 - Live 0x0000000000000000\n"
+        "nvidia 56799232 1 nvidia_uvm, Live 0x0000000000000000 (POE)\n"
+    )
     assert modules == frozenset({"nvidia", "nvidia_uvm"})
-    cache = parse_ldconfig("2 libs found in cache `/etc/ld.so.cache'\n"
-                           "\tlibcudart.so.13 (libc6,x86-64) => /usr/local/cuda-13.0/lib/libcudart.so.13\n"
-                           "\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1\n")
+    cache = parse_ldconfig(
+        "2 libs found in cache `/etc/ld.so.cache'\n"
+        "\tlibcudart.so.13 (libc6,x86-64) => /usr/local/cuda-13.0/lib/libcudart.so.13\n"
+        "\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1\n"
+    )
     assert [c.soname for c in cache] == ["libcudart.so.13", "libz.so.1"]
 
 
@@ -165,13 +199,24 @@ def test_version_files() -> None:
             parse_version_json(bad)
 
 
-PARSERS = [parse_nvcc_version, parse_header, parse_query_csv, parse_xml, parse_proc_version,
-           parse_nvidia_version, parse_modules, parse_ldconfig, parse_version_json, parse_version_txt]
+PARSERS = [
+    parse_nvcc_version,
+    parse_header,
+    parse_query_csv,
+    parse_xml,
+    parse_proc_version,
+    parse_nvidia_version,
+    parse_modules,
+    parse_ldconfig,
+    parse_version_json,
+    parse_version_txt,
+]
 TEXT = st.one_of(
     st.text(),
     st.text(alphabet="0123456789., \n\t[]<>/\"'{}:|-_abcdefghijklmnopqrstuvwxyzNVIDSMA"),
     st.sampled_from([p.read_text() for p in sorted(FIXTURES.rglob("*.*")) if p.suffix != ".md"]).flatmap(
-        lambda s: st.integers(0, len(s)).map(lambda n: s[:n])),
+        lambda s: st.integers(0, len(s)).map(lambda n: s[:n])
+    ),
 )
 
 

@@ -20,8 +20,10 @@ HOLDS = (
     and not Path("/proc/driver/nvidia/version").exists()
 )
 
+REASON = "needs the CUDA 13.0 toolkit at /usr/local/cuda-13.0 and no NVIDIA driver"
 
-@pytest.mark.skipif(not HOLDS, reason="needs the CUDA 13.0 toolkit at /usr/local/cuda-13.0 and no NVIDIA driver")
+
+@pytest.mark.skipif(not HOLDS, reason=REASON)
 def test_toolkit_13_without_driver_or_gpu() -> None:
     env = {**os.environ, "PATH": "/usr/local/bin:/usr/bin:/bin", "NO_COLOR": "1"}
     env.pop("CUDA_VISIBLE_DEVICES", None)
@@ -44,7 +46,7 @@ def test_toolkit_13_without_driver_or_gpu() -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(not HOLDS, reason="needs the CUDA 13.0 toolkit at /usr/local/cuda-13.0 and no NVIDIA driver")
+@pytest.mark.skipif(not HOLDS, reason=REASON)
 def test_toolkit_off_path_gets_exact_shell_lines() -> None:
     env = {**os.environ, "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
     result = run_gpucheck("doctor", "--json", "--only", "toolkit", env=env)

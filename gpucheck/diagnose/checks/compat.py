@@ -21,12 +21,18 @@ EVIDENCE = ("nvml", "nvcc_candidates")
 def _downgrade(cuda: str | None) -> str:
     if cuda is None:
         return ""
-    return (f"; or use a toolkit this driver supports: `sudo apt-get install cuda-toolkit-{cuda.replace('.', '-')}` "
-            f"and `export PATH=/usr/local/cuda-{cuda}/bin:$PATH`")
+    return (
+        "; or use a toolkit this driver supports: `sudo apt-get install "
+        f"cuda-toolkit-{cuda.replace('.', '-')}` "
+        f"and `export PATH=/usr/local/cuda-{cuda}/bin:$PATH`"
+    )
 
 
-@check("compat.toolkit_driver", title="the driver supports the CUDA toolkit in use",
-       needs=("nvml", "nvidia_smi", "procfs", "toolkit"))
+@check(
+    "compat.toolkit_driver",
+    title="the driver supports the CUDA toolkit in use",
+    needs=("nvml", "nvidia_smi", "procfs", "toolkit"),
+)
 def check_toolkit_driver(facts: Facts) -> Finding:
     """Driver version against the active toolkit: full support, minor-version compatibility, or too old."""
     toolkit, info = facts.of(active_toolkit), facts.of(driver_info)
@@ -36,22 +42,43 @@ def check_toolkit_driver(facts: Facts) -> Finding:
     if not info.loaded or info.version is None:
         need = f": it will need driver ≥ {needed}" if needed else ""
         return skipped(f"no NVIDIA driver loaded to run the CUDA {toolkit.version} toolkit's programs{need}")
-    data = {"driver": info.version, "toolkit": toolkit.version, "min_driver": needed,
-            "driver_max_cuda": info.cuda_version or max_cuda_for_driver(info.version)}
+    data = {
+        "driver": info.version,
+        "toolkit": toolkit.version,
+        "min_driver": needed,
+        "driver_max_cuda": info.cuda_version or max_cuda_for_driver(info.version),
+    }
     branch = needed.split(".")[0] if needed else None
-    upgrade = (f"Upgrade the driver to ≥ {needed}: Ubuntu `sudo apt-get install nvidia-driver-{branch} && "
-               "sudo reboot`") if needed else "Upgrade the driver"
+    upgrade = (
+        (
+            f"Upgrade the driver to ≥ {needed}: Ubuntu `sudo apt-get install nvidia-driver-{branch} && "
+            "sudo reboot`"
+        )
+        if needed
+        else "Upgrade the driver"
+    )
     if driver_fully_supports_cuda(info.version, toolkit.version):
-        return passed(f"driver {info.version} supports CUDA {toolkit.version} (needs ≥ {needed})",
-                      evidence=EVIDENCE, data=data)
+        return passed(
+            f"driver {info.version} supports CUDA {toolkit.version} (needs ≥ {needed})",
+            evidence=EVIDENCE,
+            data=data,
+        )
     if driver_supports_cuda(info.version, toolkit.version):
         return warned(
             f"driver {info.version} runs CUDA {toolkit.version} only through minor-version compatibility "
-            f"(≥ {min_driver_for_major(toolkit.version)}); it fully supports CUDA ≤ {data['driver_max_cuda']}: "
+            f"(≥ {min_driver_for_major(toolkit.version)}); it fully supports CUDA ≤ "
+            f"{data['driver_max_cuda']}: "
             "PTX built by this toolkit cannot be JIT-compiled and newer driver features fail",
-            upgrade + ".", evidence=EVIDENCE, data=data)
+            upgrade + ".",
+            evidence=EVIDENCE,
+            data=data,
+        )
     return failed(
         f"driver {info.version} supports CUDA ≤ {data['driver_max_cuda']}, but the toolkit on PATH is CUDA "
-        f"{toolkit.version} (needs driver ≥ {needed}): programs fail with `CUDA driver version is insufficient "
+        f"{toolkit.version} (needs driver ≥ {needed}): programs fail with `CUDA driver version is "
+        "insufficient "
         "for CUDA runtime version`",
-        upgrade + _downgrade(data["driver_max_cuda"]) + ".", evidence=EVIDENCE, data=data)
+        upgrade + _downgrade(data["driver_max_cuda"]) + ".",
+        evidence=EVIDENCE,
+        data=data,
+    )

@@ -33,10 +33,15 @@ def _install_fix(facts: Facts) -> str:
     toolkit = facts.of(active_toolkit)
     needed = min_driver_for_cuda(toolkit.version) if toolkit is not None and toolkit.version else None
     branch = needed.split(".")[0] if needed else DEFAULT_BRANCH
-    why = f" (the CUDA {toolkit.version} toolkit at {toolkit.nvcc} needs ≥ {needed})" if needed and toolkit else ""
+    why = (
+        f" (the CUDA {toolkit.version} toolkit at {toolkit.nvcc} needs ≥ {needed})"
+        if needed and toolkit
+        else ""
+    )
     return (
         f"Install the NVIDIA driver {branch} branch or newer{why}: Ubuntu `sudo apt-get install "
-        f"nvidia-driver-{branch} && sudo reboot`; other distributions: https://www.nvidia.com/Download/index.aspx. "
+        f"nvidia-driver-{branch} && sudo reboot`; other distributions: "
+        "https://www.nvidia.com/Download/index.aspx. "
         "On a machine without an NVIDIA GPU, GPU work is not possible here."
     )
 
@@ -48,18 +53,27 @@ def _not_loaded(facts: Facts, info: DriverInfo) -> Finding:
     if is_wsl2(facts.evidence):
         return failed(
             f"no NVIDIA driver is visible inside WSL2 ({reasons})",
-            "Install or update the NVIDIA driver on Windows (it provides /usr/lib/wsl/lib inside WSL2), then run "
+            "Install or update the NVIDIA driver on Windows (it provides /usr/lib/wsl/lib inside WSL2), "
+            "then run "
             "`wsl --shutdown` from Windows; never install a Linux NVIDIA driver inside the distro.",
             evidence=EVIDENCE,
         )
     if "nouveau" in modules:
-        return failed(f"the nouveau driver owns the GPU; no NVIDIA driver is loaded ({reasons})", NOUVEAU_FIX,
-                      evidence=EVIDENCE, data={"nouveau": True})
+        return failed(
+            f"the nouveau driver owns the GPU; no NVIDIA driver is loaded ({reasons})",
+            NOUVEAU_FIX,
+            evidence=EVIDENCE,
+            data={"nouveau": True},
+        )
     if smi.failure is SmiFailure.DRIVER_NOT_LOADED:
-        return failed(f"nvidia-smi is installed but no NVIDIA kernel module is loaded: {smi.message}",
-                      REBUILD_FIX, evidence=(*EVIDENCE, smi.evidence_key))
+        return failed(
+            f"nvidia-smi is installed but no NVIDIA kernel module is loaded: {smi.message}",
+            REBUILD_FIX,
+            evidence=(*EVIDENCE, smi.evidence_key),
+        )
     return failed(
-        "no NVIDIA driver is loaded and no NVIDIA GPU is visible: /proc/driver/nvidia/version does not exist, "
+        "no NVIDIA driver is loaded and no NVIDIA GPU is visible: /proc/driver/nvidia/version does not "
+        "exist, "
         f"{reasons}",
         _install_fix(facts),
         evidence=EVIDENCE,
@@ -76,24 +90,38 @@ def check_driver_loaded(facts: Facts) -> Finding:
     cuda = f"supports CUDA ≤ {info.cuda_version}" if info.cuda_version else "maximum CUDA version unknown"
     if info.source == "procfs":
         return _kernel_only(facts, info, cuda, data)
-    return passed(f"NVIDIA driver {info.version} ({cuda}; read via {info.source})", evidence=EVIDENCE, data=data)
+    return passed(
+        f"NVIDIA driver {info.version} ({cuda}; read via {info.source})", evidence=EVIDENCE, data=data
+    )
 
 
 def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Finding:
-    """The kernel module is loaded but NVML and nvidia-smi did not answer: say why, by nvidia-smi's failure."""
+    """The kernel module is loaded but NVML and nvidia-smi did not answer: say why from nvidia-smi."""
     smi = facts.of(smi_state)
     branch = (info.version or DEFAULT_BRANCH).split(".")[0]
     if smi.failure is SmiFailure.VERSION_MISMATCH:
-        return failed(f"kernel module {info.version} is loaded but the userspace libraries are from another "
-                      f"driver version (`{smi.message}`)", "`sudo reboot` so the matching kernel module loads.",
-                      evidence=(*EVIDENCE, smi.evidence_key), data=data)
+        return failed(
+            f"kernel module {info.version} is loaded but the userspace libraries are from another "
+            f"driver version (`{smi.message}`)",
+            "`sudo reboot` so the matching kernel module loads.",
+            evidence=(*EVIDENCE, smi.evidence_key),
+            data=data,
+        )
     if smi.failure in (SmiFailure.NO_DEVICES, SmiFailure.GPU_LOST, SmiFailure.INFOROM_CORRUPTED):
-        return passed(f"NVIDIA driver {info.version} kernel module is loaded ({cuda}); nvidia-smi: {smi.message}",
-                      evidence=(*EVIDENCE, smi.evidence_key), data=data)
+        return passed(
+            f"NVIDIA driver {info.version} kernel module is loaded ({cuda}); nvidia-smi: {smi.message}",
+            evidence=(*EVIDENCE, smi.evidence_key),
+            data=data,
+        )
     return warned(
-        f"kernel module {info.version} is loaded ({cuda}) but neither NVML nor nvidia-smi answered: {info.error}",
-        f"Install the userspace driver matching the module: Ubuntu `sudo apt-get install nvidia-utils-{branch} "
-        f"libnvidia-compute-{branch}`.", evidence=EVIDENCE, data=data)
+        f"kernel module {info.version} is loaded ({cuda}) but neither NVML nor nvidia-smi answered: "
+        f"{info.error}",
+        "Install the userspace driver matching the module: Ubuntu `sudo apt-get install "
+        f"nvidia-utils-{branch} "
+        f"libnvidia-compute-{branch}`.",
+        evidence=EVIDENCE,
+        data=data,
+    )
 
 
 @check("driver.kernel_module", title="kernel modules match the userspace driver", needs=NEEDS)
@@ -102,18 +130,27 @@ def check_kernel_module(facts: Facts) -> Finding:
     info = facts.of(driver_info)
     if is_wsl2(facts.evidence):
         return skipped("WSL2 uses the Windows driver through /dev/dxg; there is no NVIDIA kernel module")
-    if info.kernel_version and info.version and info.source != "procfs" and info.kernel_version != info.version:
+    if (
+        info.kernel_version
+        and info.version
+        and info.source != "procfs"
+        and info.kernel_version != info.version
+    ):
         return failed(
             f"kernel module {info.kernel_version} differs from the userspace driver {info.version} "
             "(Driver/library version mismatch: the driver was upgraded without a reboot)",
-            "`sudo reboot` (or unload and reload it: `sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && "
+            "`sudo reboot` (or unload and reload it: `sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset "
+            "nvidia && "
             "sudo modprobe nvidia nvidia_uvm`).",
-            evidence=EVIDENCE, data={"kernel": info.kernel_version, "userspace": info.version},
+            evidence=EVIDENCE,
+            data={"kernel": info.kernel_version, "userspace": info.version},
         )
     if facts.of(smi_state).failure is SmiFailure.VERSION_MISMATCH:
         return failed(
-            "nvidia-smi reports `Driver/library version mismatch`: the loaded kernel module and the userspace "
-            "libraries come from different driver versions", "`sudo reboot` so the new kernel module loads.",
+            "nvidia-smi reports `Driver/library version mismatch`: the loaded kernel module and the "
+            "userspace "
+            "libraries come from different driver versions",
+            "`sudo reboot` so the new kernel module loads.",
             evidence=(*EVIDENCE, facts.of(smi_state).evidence_key),
         )
     modules = facts.of(loaded_modules)
@@ -131,13 +168,16 @@ def check_kernel_module(facts: Facts) -> Finding:
         )
     if "nvidia" not in modules:
         return skipped("no nvidia kernel module is loaded (see driver.loaded)")
-    return passed("nvidia and nvidia_uvm kernel modules are loaded" + (
-        f" (module {info.kernel_version})" if info.kernel_version else ""), evidence=EVIDENCE)
+    return passed(
+        "nvidia and nvidia_uvm kernel modules are loaded"
+        + (f" (module {info.kernel_version})" if info.kernel_version else ""),
+        evidence=EVIDENCE,
+    )
 
 
 @check("driver.nvidia_smi", title="nvidia-smi runs and answers", needs=NEEDS)
 def check_nvidia_smi(facts: Facts) -> Finding:
-    """The nvidia-smi tool: missing while a driver is loaded, hung, unreadable, or failing with a known error."""
+    """nvidia-smi: missing while a driver is loaded, hung, unreadable, or failing with a known error."""
     smi, info = facts.of(smi_state), facts.of(driver_info)
     run = nvidia_smi_runs(facts.evidence).get("query")
     keys = (smi.evidence_key,) if smi.evidence_key else ()
@@ -146,17 +186,26 @@ def check_nvidia_smi(facts: Facts) -> Finding:
     if run.not_found:
         if info.loaded:
             branch = info.version.split(".")[0] if info.version else DEFAULT_BRANCH
-            return warned(f"nvidia-smi is not on PATH although driver {info.version} is loaded",
-                          f"Install the utilities of the same driver: Ubuntu `sudo apt-get install "
-                          f"nvidia-utils-{branch}`.", evidence=keys)
+            return warned(
+                f"nvidia-smi is not on PATH although driver {info.version} is loaded",
+                f"Install the utilities of the same driver: Ubuntu `sudo apt-get install "
+                f"nvidia-utils-{branch}`.",
+                evidence=keys,
+            )
         return skipped("nvidia-smi is not installed (no NVIDIA driver; see driver.loaded)", evidence=keys)
     if run.timed_out:
-        return errored(f"{smi.message}: the driver is not answering (a wedged GPU or driver)",
-                       "Look for Xid errors: `sudo dmesg | grep -i -E 'NVRM|Xid'`; enable persistence "
-                       "(`sudo nvidia-smi -pm 1`) and, if the GPU is lost, reboot.", evidence=keys)
+        return errored(
+            f"{smi.message}: the driver is not answering (a wedged GPU or driver)",
+            "Look for Xid errors: `sudo dmesg | grep -i -E 'NVRM|Xid'`; enable persistence "
+            "(`sudo nvidia-smi -pm 1`) and, if the GPU is lost, reboot.",
+            evidence=keys,
+        )
     if run.error:
-        return errored(smi.message, f"Check the file's permissions: `ls -l {run.resolved or run.argv[0]}`.",
-                       evidence=keys)
+        return errored(
+            smi.message,
+            f"Check the file's permissions: `ls -l {run.resolved or run.argv[0]}`.",
+            evidence=keys,
+        )
     return _smi_answer(facts, smi, keys)
 
 
@@ -166,31 +215,49 @@ def _smi_answer(facts: Facts, smi: SmiState, keys: tuple[str, ...]) -> Finding:
         runs = nvidia_smi_runs(facts.evidence)
         field = unknown_field(smi.output) or "a queried field"
         if any(r.succeeded for role, r in runs.items() if role in ("legacy", "xml")):
-            return passed(f"nvidia-smi answers (this driver does not know `{field}`; used the fields it knows)",
-                          evidence=tuple(r.key for r in runs.values()))
-        return warned(f"nvidia-smi rejects the query field `{field}` and the fallback queries failed too",
-                      "Upgrade the driver, or run `nvidia-smi -q` by hand to read the GPU state.",
-                      evidence=tuple(r.key for r in runs.values()))
+            return passed(
+                f"nvidia-smi answers (this driver does not know `{field}`; used the fields it knows)",
+                evidence=tuple(r.key for r in runs.values()),
+            )
+        return warned(
+            f"nvidia-smi rejects the query field `{field}` and the fallback queries failed too",
+            "Upgrade the driver, or run `nvidia-smi -q` by hand to read the GPU state.",
+            evidence=tuple(r.key for r in runs.values()),
+        )
     if smi.failure is SmiFailure.GPU_LOST:
-        return failed(f"a GPU has fallen off the bus: {smi.message}",
-                      "Check cooling, power cables and the PSU, update the system BIOS, then reboot; "
-                      "`sudo dmesg | grep -i xid` shows Xid 79.", evidence=keys)
+        return failed(
+            f"a GPU has fallen off the bus: {smi.message}",
+            "Check cooling, power cables and the PSU, update the system BIOS, then reboot; "
+            "`sudo dmesg | grep -i xid` shows Xid 79.",
+            evidence=keys,
+        )
     if smi.failure is SmiFailure.INFOROM_CORRUPTED:
-        return failed(f"a GPU's infoROM is corrupted: {smi.message}",
-                      "The GPU must be replaced or its infoROM reflashed by the vendor.", evidence=keys)
+        return failed(
+            f"a GPU's infoROM is corrupted: {smi.message}",
+            "The GPU must be replaced or its infoROM reflashed by the vendor.",
+            evidence=keys,
+        )
     if smi.failure is SmiFailure.NVML_UNKNOWN_ERROR:
-        return failed(f"NVML fails with an unknown error: {smi.message}",
-                      "In a container this follows `systemctl daemon-reload` on the host: "
-                      "`sudo nvidia-ctk system create-dev-char-symlinks --create-all` on the host, then recreate "
-                      "the container.", evidence=keys)
+        return failed(
+            f"NVML fails with an unknown error: {smi.message}",
+            "In a container this follows `systemctl daemon-reload` on the host: "
+            "`sudo nvidia-ctk system create-dev-char-symlinks --create-all` on the host, then recreate "
+            "the container.",
+            evidence=keys,
+        )
     if smi.failure is not None:
         if facts.of(driver_info).loaded or smi.failure in (SmiFailure.OTHER, SmiFailure.NO_PERMISSION):
-            return warned(f"nvidia-smi failed: {smi.message}",
-                          "Run `nvidia-smi` by hand to see the full message; see driver.* and gpu.* findings.",
-                          evidence=keys)
+            return warned(
+                f"nvidia-smi failed: {smi.message}",
+                "Run `nvidia-smi` by hand to see the full message; see driver.* and gpu.* findings.",
+                evidence=keys,
+            )
         return skipped(f"nvidia-smi failed because no driver answers: {smi.message}", evidence=keys)
     if facts.of(driver_info).source == "none":
-        return errored("nvidia-smi exited 0 but printed nothing gpucheck can read (garbage or an unknown format)",
-                       "Run `nvidia-smi --query-gpu=index,name --format=csv` by hand and report the output with "
-                       "`gpucheck snapshot`.", evidence=keys)
+        return errored(
+            "nvidia-smi exited 0 but printed nothing gpucheck can read (garbage or an unknown format)",
+            "Run `nvidia-smi --query-gpu=index,name --format=csv` by hand and report the output with "
+            "`gpucheck snapshot`.",
+            evidence=keys,
+        )
     return passed("nvidia-smi answers", evidence=keys)

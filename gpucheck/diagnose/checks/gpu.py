@@ -36,12 +36,16 @@ def check_present(facts: Facts) -> Finding:
     gpus, info = facts.of(gpu_inventory), facts.of(driver_info)
     if gpus:
         listing = "; ".join(
-            f"{g.index}: {g.name}" + (f", CC {g.compute_capability}" if g.compute_capability else "")
+            f"{g.index}: {g.name}"
+            + (f", CC {g.compute_capability}" if g.compute_capability else "")
             + (f", {g.memory_total_mib} MiB" if g.memory_total_mib is not None else "")
             for g in gpus
         )
-        return passed(f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}: {listing}", evidence=EVIDENCE,
-                      data={"count": len(gpus), "names": [g.name for g in gpus]})
+        return passed(
+            f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}: {listing}",
+            evidence=EVIDENCE,
+            data={"count": len(gpus), "names": [g.name for g in gpus]},
+        )
     if not info.loaded:
         return skipped("no NVIDIA driver is loaded, so no GPU can be listed (see driver.loaded)")
     smi = facts.of(smi_state)
@@ -51,7 +55,8 @@ def check_present(facts: Facts) -> Finding:
         "Check the card is on the PCI bus: `lspci -nn | grep -i nvidia`; in a container, start it with "
         "`--gpus all` (Docker) or request `nvidia.com/gpu` (Kubernetes); on bare metal reseat the card and "
         "check `sudo dmesg | grep -i NVRM`.",
-        evidence=EVIDENCE, data={"count": 0},
+        evidence=EVIDENCE,
+        data={"count": 0},
     )
 
 
@@ -59,20 +64,32 @@ def _health(gpu: GpuInfo) -> Finding | None:
     """The worst health problem of one GPU, or None when it looks healthy."""
     label = _label(gpu)
     if gpu.remapped_rows_failure:
-        return failed(f"{label}: row remapping failed (memory cannot be repaired)",
-                      f"Drain the node and replace the GPU {gpu.uuid or gpu.bus_id}.", evidence=EVIDENCE)
+        return failed(
+            f"{label}: row remapping failed (memory cannot be repaired)",
+            f"Drain the node and replace the GPU {gpu.uuid or gpu.bus_id}.",
+            evidence=EVIDENCE,
+        )
     if gpu.ecc_uncorrected:
-        return failed(f"{label}: {gpu.ecc_uncorrected} uncorrected ECC errors since the driver loaded",
-                      f"Drain jobs, then reset it: `sudo nvidia-smi -r -i {gpu.index}`; if errors return, "
-                      "replace the GPU.", evidence=EVIDENCE)
+        return failed(
+            f"{label}: {gpu.ecc_uncorrected} uncorrected ECC errors since the driver loaded",
+            f"Drain jobs, then reset it: `sudo nvidia-smi -r -i {gpu.index}`; if errors return, "
+            "replace the GPU.",
+            evidence=EVIDENCE,
+        )
     if gpu.retired_pages_pending or gpu.remapped_rows_pending:
         kind = "page retirement" if gpu.retired_pages_pending else "row remapping"
-        return warned(f"{label}: a {kind} is pending until the GPU is reset",
-                      f"Reset it when idle: `sudo nvidia-smi -r -i {gpu.index}` (or reboot).", evidence=EVIDENCE)
+        return warned(
+            f"{label}: a {kind} is pending until the GPU is reset",
+            f"Reset it when idle: `sudo nvidia-smi -r -i {gpu.index}` (or reboot).",
+            evidence=EVIDENCE,
+        )
     if gpu.temperature_c is not None and gpu.temperature_c >= HOT_C:
-        return warned(f"{label}: {gpu.temperature_c} °C (throttles at about {HOT_C} °C)",
-                      "Check fans and airflow: `nvidia-smi --query-gpu=temperature.gpu,fan.speed,"
-                      "clocks_throttle_reasons.active --format=csv`.", evidence=EVIDENCE)
+        return warned(
+            f"{label}: {gpu.temperature_c} °C (throttles at about {HOT_C} °C)",
+            "Check fans and airflow: `nvidia-smi --query-gpu=temperature.gpu,fan.speed,"
+            "clocks_throttle_reasons.active --format=csv`.",
+            evidence=EVIDENCE,
+        )
     return None
 
 
@@ -83,23 +100,32 @@ def check_health(facts: Facts) -> Iterable[Finding]:
     if reason:
         return [skipped(reason)]
     problems = [f for f in (_health(g) for g in facts.of(gpu_inventory)) if f is not None]
-    return problems or [passed("no uncorrected ECC errors, no pending retirement or remapping, temperatures "
-                               "normal", evidence=EVIDENCE)]
+    return problems or [
+        passed(
+            "no uncorrected ECC errors, no pending retirement or remapping, temperatures normal",
+            evidence=EVIDENCE,
+        )
+    ]
 
 
 def _link(gpu: GpuInfo) -> Finding | None:
     label = _label(gpu)
     if gpu.pcie_width_current and gpu.pcie_width_max and gpu.pcie_width_current < gpu.pcie_width_max:
-        return warned(f"{label}: PCIe link runs at x{gpu.pcie_width_current}, the GPU supports "
-                      f"x{gpu.pcie_width_max}: host↔GPU copies are slower",
-                      "Reseat the card in a full-width slot and check riser cables and BIOS lane settings "
-                      "(`sudo lspci -vv -s <bus id> | grep LnkSta`).", evidence=EVIDENCE)
+        return warned(
+            f"{label}: PCIe link runs at x{gpu.pcie_width_current}, the GPU supports "
+            f"x{gpu.pcie_width_max}: host↔GPU copies are slower",
+            "Reseat the card in a full-width slot and check riser cables and BIOS lane settings "
+            "(`sudo lspci -vv -s <bus id> | grep LnkSta`).",
+            evidence=EVIDENCE,
+        )
     if gpu.pcie_gen_current and gpu.pcie_gen_max and gpu.pcie_gen_current < gpu.pcie_gen_max:
-        return warned(f"{label}: PCIe link at generation {gpu.pcie_gen_current} of {gpu.pcie_gen_max}",
-                      "Idle GPUs lower the link generation to save power: re-check under load with "
-                      f"`nvidia-smi -i {gpu.index} --query-gpu=pcie.link.gen.current,pcie.link.gen.max "
-                      "--format=csv`; if it stays low, set the slot to its maximum generation in the BIOS.",
-                      evidence=EVIDENCE)
+        return warned(
+            f"{label}: PCIe link at generation {gpu.pcie_gen_current} of {gpu.pcie_gen_max}",
+            "Idle GPUs lower the link generation to save power: re-check under load with "
+            f"`nvidia-smi -i {gpu.index} --query-gpu=pcie.link.gen.current,pcie.link.gen.max "
+            "--format=csv`; if it stays low, set the slot to its maximum generation in the BIOS.",
+            evidence=EVIDENCE,
+        )
     return None
 
 
@@ -126,17 +152,34 @@ def check_modes(facts: Facts) -> Iterable[Finding]:
     for gpu in facts.of(gpu_inventory):
         label = _label(gpu)
         if gpu.compute_mode in ("Exclusive_Process", "Exclusive_Thread", "Prohibited"):
-            findings.append(warned(
-                f"{label}: compute mode {gpu.compute_mode}: a second process gets `all CUDA-capable devices "
-                "are busy or unavailable`", f"`sudo nvidia-smi -i {gpu.index} -c DEFAULT`", evidence=EVIDENCE))
+            findings.append(
+                warned(
+                    f"{label}: compute mode {gpu.compute_mode}: a second process gets `all CUDA-capable "
+                    "devices "
+                    "are busy or unavailable`",
+                    f"`sudo nvidia-smi -i {gpu.index} -c DEFAULT`",
+                    evidence=EVIDENCE,
+                )
+            )
         if gpu.mig_mode:
-            findings.append(warned(
-                f"{label}: MIG mode is enabled: a process sees one MIG slice, not the whole GPU",
-                "Select a slice: `export CUDA_VISIBLE_DEVICES=MIG-<uuid>` (from `nvidia-smi -L`); for the whole "
-                f"GPU: `sudo nvidia-smi -i {gpu.index} -mig 0` and reset it.", evidence=EVIDENCE))
+            findings.append(
+                warned(
+                    f"{label}: MIG mode is enabled: a process sees one MIG slice, not the whole GPU",
+                    "Select a slice: `export CUDA_VISIBLE_DEVICES=MIG-<uuid>` (from `nvidia-smi -L`); for "
+                    "the whole "
+                    f"GPU: `sudo nvidia-smi -i {gpu.index} -mig 0` and reset it.",
+                    evidence=EVIDENCE,
+                )
+            )
         if gpu.persistence_mode is False and not is_wsl2(facts.evidence):
-            findings.append(warned(
-                f"{label}: persistence mode is off: every CUDA start re-initialises the GPU (seconds), and "
-                "container starts can time out", "`sudo systemctl enable --now nvidia-persistenced` (or "
-                f"`sudo nvidia-smi -i {gpu.index} -pm 1`)", evidence=EVIDENCE))
+            findings.append(
+                warned(
+                    f"{label}: persistence mode is off: every CUDA start re-initialises the GPU (seconds), "
+                    "and "
+                    "container starts can time out",
+                    "`sudo systemctl enable --now nvidia-persistenced` (or "
+                    f"`sudo nvidia-smi -i {gpu.index} -pm 1`)",
+                    evidence=EVIDENCE,
+                )
+            )
     return findings or [passed("persistence on, compute mode Default, MIG off", evidence=EVIDENCE)]

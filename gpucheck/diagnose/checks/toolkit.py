@@ -1,4 +1,4 @@
-"""Checks: the CUDA toolkit — reachable on PATH, not shadowed, CUDA_HOME consistent, runtime libraries found."""
+"""Checks: the CUDA toolkit — on PATH, not shadowed, CUDA_HOME consistent, runtime libraries found."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from gpucheck.diagnose.system import ld_cache_names, library_paths
 from gpucheck.diagnose.toolkits import ToolkitInfo, active_toolkit, missing_homes, toolkits
 
 EVIDENCE = ("nvcc_candidates", "dir:/usr/local/cuda*")
-NO_TOOLKIT = ("no CUDA toolkit (nvcc) is installed: only needed to compile CUDA code; PyTorch and TensorFlow "
-              "wheels bring their own CUDA runtime")
+NO_TOOLKIT = (
+    "no CUDA toolkit (nvcc) is installed: only needed to compile CUDA code; PyTorch and TensorFlow "
+    "wheels bring their own CUDA runtime"
+)
 
 
 def _key(t: ToolkitInfo) -> Version:
@@ -33,8 +35,10 @@ def _bin_dir(t: ToolkitInfo) -> str:
 def path_fix(t: ToolkitInfo) -> str:
     """The exact shell lines that put a toolkit first on PATH and its libraries on LD_LIBRARY_PATH."""
     root = os.path.dirname(_bin_dir(t))
-    return (f"`export PATH={_bin_dir(t)}:$PATH` and `export LD_LIBRARY_PATH={root}/lib64:${{LD_LIBRARY_PATH:-}}` "
-            "(add both lines to ~/.bashrc; `sudo` resets PATH, so use `sudo env PATH=$PATH ...`)")
+    return (
+        f"`export PATH={_bin_dir(t)}:$PATH` and `export LD_LIBRARY_PATH={root}/lib64:${{LD_LIBRARY_PATH:-}}` "
+        "(add both lines to ~/.bashrc; `sudo` resets PATH, so use `sudo env PATH=$PATH ...`)"
+    )
 
 
 @check("toolkit.nvcc", title="a CUDA toolkit is reachable on PATH", needs=("toolkit", "env"))
@@ -43,21 +47,31 @@ def check_nvcc(facts: Facts) -> Finding:
     active, newest = facts.of(active_toolkit), _newest(facts)
     if active is not None:
         if active.version is None:
-            return errored(f"{active.nvcc} is on PATH but its version could not be read: {active.error}",
-                           f"Run `{active.nvcc} --version` by hand; reinstall the toolkit if it fails.",
-                           evidence=(*EVIDENCE, f"cmd:{active.nvcc} --version"))
-        return passed(f"CUDA {active.version} toolkit (nvcc {active.full_version}) at {active.nvcc} wins on PATH",
-                      evidence=(*EVIDENCE, f"cmd:{active.nvcc} --version"),
-                      data={"version": active.version, "nvcc": active.nvcc, "root": active.root})
+            return errored(
+                f"{active.nvcc} is on PATH but its version could not be read: {active.error}",
+                f"Run `{active.nvcc} --version` by hand; reinstall the toolkit if it fails.",
+                evidence=(*EVIDENCE, f"cmd:{active.nvcc} --version"),
+            )
+        return passed(
+            f"CUDA {active.version} toolkit (nvcc {active.full_version}) at {active.nvcc} wins on PATH",
+            evidence=(*EVIDENCE, f"cmd:{active.nvcc} --version"),
+            data={"version": active.version, "nvcc": active.nvcc, "root": active.root},
+        )
     if newest is not None:
-        return warned(f"CUDA {newest.version} toolkit is installed at {os.path.dirname(_bin_dir(newest))} but "
-                      "nvcc is not on PATH", path_fix(newest), evidence=EVIDENCE,
-                      data={"version": newest.version, "nvcc": newest.nvcc})
+        return warned(
+            f"CUDA {newest.version} toolkit is installed at {os.path.dirname(_bin_dir(newest))} but "
+            "nvcc is not on PATH",
+            path_fix(newest),
+            evidence=EVIDENCE,
+            data={"version": newest.version, "nvcc": newest.nvcc},
+        )
     broken = next(iter(facts.of(toolkits)), None)
     if broken is not None:
-        return errored(f"{broken.nvcc} exists but its version could not be read: {broken.error}",
-                       f"Run `{broken.nvcc} --version` by hand; reinstall the toolkit if it fails.",
-                       evidence=EVIDENCE)
+        return errored(
+            f"{broken.nvcc} exists but its version could not be read: {broken.error}",
+            f"Run `{broken.nvcc} --version` by hand; reinstall the toolkit if it fails.",
+            evidence=EVIDENCE,
+        )
     return skipped(NO_TOOLKIT, evidence=EVIDENCE)
 
 
@@ -68,17 +82,22 @@ def check_shadowed(facts: Facts) -> Finding:
     if active is None or active.version is None:
         return skipped("no readable nvcc on PATH (see toolkit.nvcc)")
     if newest is not None and _key(newest) > _key(active):
-        return warned(f"nvcc on PATH ({active.nvcc}, CUDA {active.version}) shadows the newer CUDA "
-                      f"{newest.version} toolkit at {os.path.dirname(_bin_dir(newest))}",
-                      f"To use CUDA {newest.version}: {path_fix(newest)}; or remove the older one"
-                      + (" (`sudo apt-get remove nvidia-cuda-toolkit`)" if active.nvcc == "/usr/bin/nvcc" else "")
-                      + ".", evidence=EVIDENCE)
+        return warned(
+            f"nvcc on PATH ({active.nvcc}, CUDA {active.version}) shadows the newer CUDA "
+            f"{newest.version} toolkit at {os.path.dirname(_bin_dir(newest))}",
+            f"To use CUDA {newest.version}: {path_fix(newest)}; or remove the older one"
+            + (" (`sudo apt-get remove nvidia-cuda-toolkit`)" if active.nvcc == "/usr/bin/nvcc" else "")
+            + ".",
+            evidence=EVIDENCE,
+        )
     others = sorted({t.version for t in facts.of(toolkits) if t.version and t.version != active.version})
     extra = f" (older toolkits also installed: {', '.join(others)})" if others else ""
     return passed(f"CUDA {active.version} on PATH is the newest toolkit installed{extra}", evidence=EVIDENCE)
 
 
-@check("toolkit.cuda_home", title="CUDA_HOME / CUDA_PATH point at the toolkit in use", needs=("toolkit", "env"))
+@check(
+    "toolkit.cuda_home", title="CUDA_HOME / CUDA_PATH point at the toolkit in use", needs=("toolkit", "env")
+)
 def check_cuda_home(facts: Facts) -> Finding:
     """CUDA_HOME / CUDA_PATH / CUDA_ROOT naming a directory without nvcc, or a toolkit other than PATH's."""
     missing = facts.of(missing_homes)
@@ -87,24 +106,35 @@ def check_cuda_home(facts: Facts) -> Finding:
         var, nvcc = missing[0]
         target = os.path.dirname(_bin_dir(active)) if active else None
         fix = f"`export {var}={target}`" if target and active and active.root != "/usr" else f"`unset {var}`"
-        return warned(f"{var}={facts.env.get(var, '?')} holds no toolkit ({nvcc} does not exist): builds of CUDA "
-                      "extensions will fail", fix, evidence=EVIDENCE)
+        return warned(
+            f"{var}={facts.env.get(var, '?')} holds no toolkit ({nvcc} does not exist): builds of CUDA "
+            "extensions will fail",
+            fix,
+            evidence=EVIDENCE,
+        )
     homes = [t for t in facts.of(toolkits) if t.origin in ("CUDA_HOME", "CUDA_PATH", "CUDA_ROOT")]
     if active and active.version:
         for home in homes:
             if home.version and home.version != active.version:
-                return warned(f"{home.origin} names CUDA {home.version} ({home.root}) but nvcc on PATH is CUDA "
-                              f"{active.version}: extension builds mix the two",
-                              f"`export {home.origin}={os.path.dirname(_bin_dir(active))}` or {path_fix(home)}",
-                              evidence=EVIDENCE)
+                return warned(
+                    f"{home.origin} names CUDA {home.version} ({home.root}) but nvcc on PATH is CUDA "
+                    f"{active.version}: extension builds mix the two",
+                    f"`export {home.origin}={os.path.dirname(_bin_dir(active))}` or {path_fix(home)}",
+                    evidence=EVIDENCE,
+                )
     names = [v for v in ("CUDA_HOME", "CUDA_PATH", "CUDA_ROOT") if facts.env.get(v)]
     if not names:
-        return passed("CUDA_HOME / CUDA_PATH are not set (tools fall back to the nvcc on PATH)", evidence=EVIDENCE)
+        return passed(
+            "CUDA_HOME / CUDA_PATH are not set (tools fall back to the nvcc on PATH)", evidence=EVIDENCE
+        )
     return passed(f"{', '.join(names)} agree with the nvcc on PATH", evidence=EVIDENCE)
 
 
-@check("toolkit.runtime_library", title="the toolkit's libcudart is found by the loader",
-       needs=("toolkit", "libraries", "env"))
+@check(
+    "toolkit.runtime_library",
+    title="the toolkit's libcudart is found by the loader",
+    needs=("toolkit", "libraries", "env"),
+)
 def check_runtime_library(facts: Facts) -> Finding:
     """Libcudart of the active toolkit's major version in the loader cache or on LD_LIBRARY_PATH."""
     active = facts.of(active_toolkit) or _newest(facts)
@@ -114,28 +144,40 @@ def check_runtime_library(facts: Facts) -> Finding:
     cache = facts.of(ld_cache_names)
     ld_path = [d for d in facts.env.get("LD_LIBRARY_PATH", "").split(":") if d]
     files = facts.of(library_paths)
-    if (cache is not None and soname in cache) or any(os.path.dirname(p) in ld_path and
-                                                      os.path.basename(p) == soname for p in files):
+    if (cache is not None and soname in cache) or any(
+        os.path.dirname(p) in ld_path and os.path.basename(p) == soname for p in files
+    ):
         where = "the loader cache" if cache is not None and soname in cache else "LD_LIBRARY_PATH"
         return passed(f"{soname} (CUDA {active.version} runtime) is found through {where}", evidence=EVIDENCE)
     installed = [p for p in files if os.path.basename(p) == soname]
     if installed:
         libdir = os.path.dirname(installed[0])
-        return warned(f"{soname} is installed at {libdir} but the dynamic loader does not find it",
-                      f"`export LD_LIBRARY_PATH={libdir}:${{LD_LIBRARY_PATH:-}}`, or system-wide: "
-                      f"`echo {libdir} | sudo tee /etc/ld.so.conf.d/cuda.conf && sudo ldconfig`",
-                      evidence=EVIDENCE)
-    return warned(f"the CUDA {active.version} toolkit has no {soname} anywhere gpucheck looked",
-                  f"Reinstall the runtime: `sudo apt-get install cuda-cudart-{active.version.replace('.', '-')}`",
-                  evidence=EVIDENCE)
+        return warned(
+            f"{soname} is installed at {libdir} but the dynamic loader does not find it",
+            f"`export LD_LIBRARY_PATH={libdir}:${{LD_LIBRARY_PATH:-}}`, or system-wide: "
+            f"`echo {libdir} | sudo tee /etc/ld.so.conf.d/cuda.conf && sudo ldconfig`",
+            evidence=EVIDENCE,
+        )
+    return warned(
+        f"the CUDA {active.version} toolkit has no {soname} anywhere gpucheck looked",
+        f"Reinstall the runtime: `sudo apt-get install cuda-cudart-{active.version.replace('.', '-')}`",
+        evidence=EVIDENCE,
+    )
 
 
 @check("toolkit.cudnn", title="cuDNN libraries on the system", needs=("libraries",))
 def check_cudnn(facts: Facts) -> Finding:
     """Which libcudnn versions the system provides (frameworks installed with pip bring their own)."""
-    found = sorted({os.path.basename(p) for p in facts.of(library_paths)
-                    if os.path.basename(p).startswith("libcudnn.so.")})
+    found = sorted(
+        {
+            os.path.basename(p)
+            for p in facts.of(library_paths)
+            if os.path.basename(p).startswith("libcudnn.so.")
+        }
+    )
     if not found:
-        return passed("no system cuDNN (fine for pip-installed PyTorch/TensorFlow, which ship their own; "
-                      "for native builds: `sudo apt-get install cudnn9-cuda-12`)")
+        return passed(
+            "no system cuDNN (fine for pip-installed PyTorch/TensorFlow, which ship their own; "
+            "for native builds: `sudo apt-get install cudnn9-cuda-12`)"
+        )
     return passed(f"system cuDNN: {', '.join(found)}")

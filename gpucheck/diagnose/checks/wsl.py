@@ -30,15 +30,20 @@ def check_kernel(facts: Facts) -> Finding:
     """WSL1 (no GPU) or WSL2, and whether /dev/dxg exists."""
     flavour = facts.of(kernel_flavour)
     if flavour is KernelFlavour.WSL1:
-        return failed("running under WSL1, which has no GPU access",
-                      "From Windows PowerShell: `wsl --set-version <distro> 2` (list distros with `wsl -l -v`).",
-                      evidence=EVIDENCE)
+        return failed(
+            "running under WSL1, which has no GPU access",
+            "From Windows PowerShell: `wsl --set-version <distro> 2` (list distros with `wsl -l -v`).",
+            evidence=EVIDENCE,
+        )
     if flavour is not KernelFlavour.WSL2:
         return skipped("not running under WSL", evidence=EVIDENCE)
     if not _markers(facts).get("/dev/dxg"):
-        return failed("WSL2 kernel without /dev/dxg: GPU paravirtualisation is off",
-                      "Update WSL from Windows: `wsl --update`, then `wsl --shutdown`; install the current NVIDIA "
-                      "Windows driver.", evidence=EVIDENCE)
+        return failed(
+            "WSL2 kernel without /dev/dxg: GPU paravirtualisation is off",
+            "Update WSL from Windows: `wsl --update`, then `wsl --shutdown`; install the current NVIDIA "
+            "Windows driver.",
+            evidence=EVIDENCE,
+        )
     return passed("WSL2 with GPU paravirtualisation (/dev/dxg present)", evidence=EVIDENCE)
 
 
@@ -50,36 +55,60 @@ def check_windows_driver(facts: Facts) -> Finding:
     listing = facts.evidence.dir(WSL_LIB)
     entries = set(listing.entries) if listing is not None else set()
     if "libcuda.so.1" in entries or "libcuda.so" in entries:
-        return passed(f"the Windows NVIDIA driver provides {WSL_LIB} ({len(entries)} files, libcuda.so.1 among "
-                      "them)", evidence=EVIDENCE)
-    return failed(f"{WSL_LIB} has no libcuda.so.1: the Windows NVIDIA driver is missing or too old for WSL2",
-                  "Install the current NVIDIA driver on Windows (R470 or newer supports WSL2), then "
-                  "`wsl --shutdown` from Windows.", evidence=EVIDENCE)
+        return passed(
+            f"the Windows NVIDIA driver provides {WSL_LIB} ({len(entries)} files, libcuda.so.1 among them)",
+            evidence=EVIDENCE,
+        )
+    return failed(
+        f"{WSL_LIB} has no libcuda.so.1: the Windows NVIDIA driver is missing or too old for WSL2",
+        "Install the current NVIDIA driver on Windows (R470 or newer supports WSL2), then "
+        "`wsl --shutdown` from Windows.",
+        evidence=EVIDENCE,
+    )
 
 
-@check("wsl.linux_driver", title="WSL2: no Linux NVIDIA driver inside the distro",
-       needs=(*NEEDS, "libraries", "nvidia_smi"))
+@check(
+    "wsl.linux_driver",
+    title="WSL2: no Linux NVIDIA driver inside the distro",
+    needs=(*NEEDS, "libraries", "nvidia_smi"),
+)
 def check_linux_driver(facts: Facts) -> Finding:
     """A Linux driver's libcuda / libnvidia-ml / kernel module inside WSL2, and its known failure messages."""
     if facts.of(kernel_flavour) is not KernelFlavour.WSL2:
         return skipped("not running under WSL2")
     smi = facts.of(smi_state)
     if smi.failure is SmiFailure.WSL_ACCESS_BLOCKED:
-        return failed("NVML says `GPU access blocked by the operating system`: a Linux NVIDIA userspace inside "
-                      "the distro (or a TCC-mode GPU on Windows) blocks WSL2 GPU access", PURGE_FIX,
-                      evidence=(*EVIDENCE, smi.evidence_key))
-    strays = sorted({p for p in facts.of(library_paths) if not p.startswith(WSL_LIB + "/")
-                     and ("/libcuda.so" in p or "/libnvidia-ml.so" in p) and "/compat/" not in p
-                     and "/stubs/" not in p})
+        return failed(
+            "NVML says `GPU access blocked by the operating system`: a Linux NVIDIA userspace inside "
+            "the distro (or a TCC-mode GPU on Windows) blocks WSL2 GPU access",
+            PURGE_FIX,
+            evidence=(*EVIDENCE, smi.evidence_key),
+        )
+    strays = sorted(
+        {
+            p
+            for p in facts.of(library_paths)
+            if not p.startswith(WSL_LIB + "/")
+            and ("/libcuda.so" in p or "/libnvidia-ml.so" in p)
+            and "/compat/" not in p
+            and "/stubs/" not in p
+        }
+    )
     module = facts.evidence.file("/proc/driver/nvidia/version")
     if module is not None and module.exists:
         strays.insert(0, "/proc/driver/nvidia/version (a Linux kernel module)")
     if strays:
-        return failed(f"a Linux NVIDIA driver is installed inside WSL2: {', '.join(strays[:4])}", PURGE_FIX,
-                      evidence=EVIDENCE, data={"files": strays})
+        return failed(
+            f"a Linux NVIDIA driver is installed inside WSL2: {', '.join(strays[:4])}",
+            PURGE_FIX,
+            evidence=EVIDENCE,
+            data={"files": strays},
+        )
     table = facts.evidence.command("nvidia-smi")
     if table is not None and "CUDA Version: ERR!" in table.stdout:
-        return warned("nvidia-smi prints `CUDA Version: ERR!`: the WSL2 driver libraries are inconsistent",
-                      "Update the Windows NVIDIA driver and WSL (`wsl --update`), then `wsl --shutdown`.",
-                      evidence=(*EVIDENCE, table.key))
+        return warned(
+            "nvidia-smi prints `CUDA Version: ERR!`: the WSL2 driver libraries are inconsistent",
+            "Update the Windows NVIDIA driver and WSL (`wsl --update`), then `wsl --shutdown`.",
+            evidence=(*EVIDENCE, table.key),
+        )
     return passed("no Linux NVIDIA driver inside the distro", evidence=EVIDENCE)
