@@ -1,4 +1,4 @@
-"""Factories for the container layer: a toolkit installed in fake bin + sysroot, and a doctor run over them."""
+"""Factories for the container layer: a toolkit in fake bin + sysroot, and a doctor run over them."""
 
 from __future__ import annotations
 
@@ -27,11 +27,19 @@ def install_toolkit(fake: FakeBin, root: SysrootTree, *, info: tuple[str, str, i
     fake.add("nvidia-ctk", fixture_text("toolkit", "nvidia-ctk-version.txt"))
     fake.add("nvidia-container-runtime", fixture_text("toolkit", "nvidia-container-runtime-version.txt"))
     info = info or (fixture_text("toolkit", "nvidia-container-cli-info.txt"), "", 0)
-    fake.add("nvidia-container-cli", by_args={
-        "--version": (fixture_text("toolkit", "nvidia-container-cli-version.txt"), "", 0),
-        "info": info,
-    })
-    for name in ("nvidia-ctk", "nvidia-container-runtime", "nvidia-container-cli", "nvidia-container-runtime-hook"):
+    fake.add(
+        "nvidia-container-cli",
+        by_args={
+            "--version": (fixture_text("toolkit", "nvidia-container-cli-version.txt"), "", 0),
+            "info": info,
+        },
+    )
+    for name in (
+        "nvidia-ctk",
+        "nvidia-container-runtime",
+        "nvidia-container-cli",
+        "nvidia-container-runtime-hook",
+    ):
         root.write(f"/usr/bin/{name}", "#!/bin/sh\n", mode=0o755)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gpucheck.collect.evidence import Value
 from gpucheck.diagnose.checks.container_advice import CONFIGURE, DOCKER_GROUP, GENERATE_CDI, START_DOCKER
 from gpucheck.diagnose.finding import Status
@@ -33,7 +35,12 @@ def test_no_docker_at_all_skips_every_container_check(invoke, fake_bin, sysroot)
     env.pop("DOCKER_HOST")
     result, grouped = doctor_json(invoke, sysroot, env)
     assert result.exit_code == 0
-    for check_id in ("container.toolkit", "container.daemon_json", "container.nvidia_runtime", "container.daemon"):
+    for check_id in (
+        "container.toolkit",
+        "container.daemon_json",
+        "container.nvidia_runtime",
+        "container.daemon",
+    ):
         (finding,) = grouped[check_id]
         assert finding["status"] == "skip", check_id
         assert "Docker is not installed" in finding["summary"]
@@ -46,7 +53,9 @@ def test_healthy_toolkit_and_config_with_daemon_down(invoke, gpu_host):
     assert result.exit_code == 1  # the daemon is down
     (toolkit,) = grouped["container.toolkit"]
     assert toolkit["status"] == "pass"
-    assert "nvidia-ctk 1.17.8" in toolkit["summary"] and "nvidia-container-runtime 1.17.6" in toolkit["summary"]
+    assert (
+        "nvidia-ctk 1.17.8" in toolkit["summary"] and "nvidia-container-runtime 1.17.6" in toolkit["summary"]
+    )
     (info,) = grouped["container.cli_info"]
     assert info["status"] == "pass" and "384.130" in info["summary"] and "GeForce 920M" in info["summary"]
     assert status(grouped, "container.daemon_json") == ["pass"]
@@ -160,8 +169,10 @@ def test_unresolvable_runtime_path_fails(invoke, gpu_host):
 
 def test_non_empty_args_are_ignored_by_dockerd(invoke, gpu_host):
     fake, root = gpu_host
-    root.write("/etc/docker/daemon.json",
-               '{"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": ["--debug"]}}}')
+    root.write(
+        "/etc/docker/daemon.json",
+        '{"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": ["--debug"]}}}',
+    )
     _, grouped = doctor_json(invoke, root, base_env(fake, DOCKER_HOST=MISSING_SOCKET))
     (runtime,) = grouped["container.nvidia_runtime"]
     assert runtime["status"] == "warn" and "runtimeArgs" in runtime["remediation"]
@@ -199,8 +210,12 @@ def test_cdi_enabled_without_gpu_spec_warns(invoke, gpu_host):
 
 
 # `docker info` as recorded (docker.md B4, dockerd 20.10; doctor-anchors "docker info without nvidia")
-INFO_WITH_NVIDIA = {"io.containerd.runc.v2": {"path": "runc"}, "io.containerd.runtime.v1.linux": {"path": "runc"},
-                    "nvidia": {"path": "nvidia-container-runtime"}, "runc": {"path": "runc"}}
+INFO_WITH_NVIDIA = {
+    "io.containerd.runc.v2": {"path": "runc"},
+    "io.containerd.runtime.v1.linux": {"path": "runc"},
+    "nvidia": {"path": "nvidia-container-runtime"},
+    "runc": {"path": "runc"},
+}
 INFO_WITHOUT_NVIDIA = {"io.containerd.runc.v2": {"path": "runc"}, "runc": {"path": "runc"}}
 
 
@@ -232,15 +247,19 @@ def test_cdi_on_in_file_but_not_in_daemon(gpu_host):
     evidence.add([live(INFO_WITH_NVIDIA, default="nvidia", version="26.1.5")])
     (finding,) = findings(evidence)["container.daemon_restart"]
     assert finding.status is Status.FAIL and "features.cdi is true" in finding.summary
-    evidence.add([live(INFO_WITH_NVIDIA, default="nvidia", version="26.1.5", cdi_dirs=["/etc/cdi", "/var/run/cdi"])])
+    evidence.add(
+        [live(INFO_WITH_NVIDIA, default="nvidia", version="26.1.5", cdi_dirs=["/etc/cdi", "/var/run/cdi"])]
+    )
     assert findings(evidence)["container.daemon_restart"][0].status is Status.PASS
 
 
 def test_permission_denied_mapping_from_recorded_text(gpu_host):
     fake, root = gpu_host
     evidence = container_evidence(root, base_env(fake, DOCKER_HOST=MISSING_SOCKET))
-    error = ("DockerException: Error while fetching server API version: ('Connection aborted.', "
-             "PermissionError(13, 'Permission denied'))")
+    error = (
+        "DockerException: Error while fetching server API version: ('Connection aborted.', "
+        "PermissionError(13, 'Permission denied'))"
+    )
     evidence.add([Value(name="docker_daemon", data={"reachable": False, "sdk_installed": True}, error=error)])
     (finding,) = findings(evidence)["container.daemon"]
     assert finding.status is Status.FAIL and finding.remediation == DOCKER_GROUP
@@ -264,7 +283,98 @@ def test_snapshot_round_trip_keeps_container_verdicts(invoke, gpu_host, tmp_path
     root.write("/etc/docker/daemon.json", fixture_text("daemon_json", "trailing_comma.json"))
     env = base_env(fake, DOCKER_HOST=MISSING_SOCKET)
     snap = tmp_path / "snap.json"
-    assert invoke("snapshot", "--only", "container", "-o", str(snap), "--sysroot", str(root.root), env=env).exit_code == 0
+    assert (
+        invoke(
+            "snapshot", "--only", "container", "-o", str(snap), "--sysroot", str(root.root), env=env
+        ).exit_code
+        == 0
+    )
     replayed = invoke("doctor", "--replay", str(snap), "--only", "container", "--json", env=env)
     grouped = findings_by_check(json.loads(replayed.stdout))
     assert grouped["container.daemon_json"][0]["data"]["line"] == 7
+
+
+SMI_HEADER = (
+    "| NVIDIA-SMI 455.23.04    Driver Version: 455.23.04    CUDA Version: 11.1     |"  # doctor-anchors
+)
+
+
+def smoke(explanation: str | None = None, *, stage="start", exit_code=None, stdout="", cleanup_errors=()):
+    data = {
+        "requested": True,
+        "image": "nvidia/cuda:12.8.0-base-ubuntu22.04",
+        "run_id": "abc",
+        "stage": stage,
+        "cleanup": {"removed": ["c1"], "errors": list(cleanup_errors)},
+    }
+    error = None
+    if explanation is not None:
+        data["explanation"] = explanation
+        url = "http+docker://localhost/v1.41/containers/c1/start"
+        error = f'APIError: 500 Server Error for {url}: ("{explanation}")'
+    if exit_code is not None:
+        data.update(exit_code=exit_code, stdout=stdout, stderr="")
+    return Value(name="container_smoke", data=data, error=error)
+
+
+def smoke_findings(gpu_host, value):
+    fake, root = gpu_host
+    evidence = container_evidence(
+        root, base_env(fake, DOCKER_HOST=MISSING_SOCKET), {"container_smoke": False}
+    )
+    evidence.add([value])
+    return findings(evidence)["container.smoke"]
+
+
+def test_smoke_not_requested_is_skipped_with_the_flag_to_use(gpu_host):
+    fake, root = gpu_host
+    evidence = container_evidence(root, base_env(fake, DOCKER_HOST=MISSING_SOCKET))
+    (finding,) = findings(evidence)["container.smoke"]
+    assert finding.status is Status.SKIP and "--container-smoke" in finding.summary
+
+
+@pytest.mark.parametrize(
+    ("explanation", "failure", "remedy"),
+    [
+        (
+            'could not select device driver "" with capabilities: [[gpu]]',
+            "no_gpu_device_driver",
+            "sudo apt-get install -y nvidia-container-toolkit",
+        ),
+        ("unknown or invalid runtime name: nvidia", "unknown_runtime", "gpucheck setup docker --apply"),
+        (
+            "failed to create shim task: OCI runtime create failed: nvidia-container-cli: requirement error: "
+            "unsatisfied condition: cuda>=12.8, please update your driver to a newer version, "
+            "or use an earlier cuda "
+            "container: unknown",
+            "cuda_requirement",
+            "Upgrade the host driver to one supporting CUDA 12.8",
+        ),
+        (
+            "failed to create shim task: OCI runtime create failed: nvidia-container-cli: "
+            "initialization error: load library failed: libnvidia-ml.so.1: cannot open shared object file: "
+            "no such file or directory: unknown",
+            "nvml_not_loadable",
+            "ldconfig -p | grep libnvidia-ml.so.1",
+        ),
+    ],
+)
+def test_smoke_failures_are_interpreted(gpu_host, explanation, failure, remedy):
+    (finding,) = smoke_findings(gpu_host, smoke(explanation))
+    assert finding.status is Status.FAIL and finding.data == {"failure": failure}
+    assert remedy in finding.remediation and explanation in finding.summary
+
+
+def test_smoke_pass_and_leftover_containers(gpu_host):
+    ok, leftover = smoke_findings(
+        gpu_host, smoke(exit_code=0, stdout=SMI_HEADER + "\n", cleanup_errors=["c9: gone"])
+    )
+    assert ok.status is Status.PASS and "NVIDIA-SMI 455.23.04" in ok.summary
+    assert leftover.status is Status.WARN and "label=io.gpucheck.smoke" in leftover.remediation
+
+
+def test_smoke_nvidia_smi_failing_inside_the_container(gpu_host):
+    (finding,) = smoke_findings(
+        gpu_host, smoke(exit_code=255, stdout="Failed to initialize NVML: Unknown Error\n")
+    )
+    assert finding.status is Status.FAIL and finding.data == {"failure": "nvidia_smi_failed"}

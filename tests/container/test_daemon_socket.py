@@ -59,4 +59,7 @@ def test_permission_denied_for_real(tmp_path):
     assert "PermissionError(13, 'Permission denied')" in finding["summary"]
     assert finding["data"]["error_kind"] == "permission_denied"
     assert finding["remediation"] == DOCKER_GROUP
-    assert "sudo usermod -aG docker $USER" in finding["remediation"] and "log out and back in" in finding["remediation"]
+    assert (
+        "sudo usermod -aG docker $USER" in finding["remediation"]
+        and "log out and back in" in finding["remediation"]
+    )

@@ -93,13 +93,20 @@ def test_daemon_json_parser_raises_only_parse_errors(text):
         pass
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    )
+)
 @settings(max_examples=300, deadline=None)
 def test_daemon_json_parser_survives_any_json_shape(value):
     import json
 
-    for text in (json.dumps(value), json.dumps({"runtimes": value, "default-runtime": value, "features": value})):
+    for text in (
+        json.dumps(value),
+        json.dumps({"runtimes": value, "default-runtime": value, "features": value}),
+    ):
         try:
             parse_daemon_json(text)
         except ParseError:
@@ -110,7 +117,9 @@ def test_real_cdi_spec_lists_devices_and_hooks():
     spec = parse_cdi_spec((CDI / "nvidia.yaml").read_text(), "/etc/cdi/nvidia.yaml")
     assert spec.kind == "nvidia.com/gpu" and spec.cdi_version == "0.5.0"
     assert spec.qualified_devices == (
-        "nvidia.com/gpu=0", "nvidia.com/gpu=GPU-520e01f2-cf30-6396-abef-e8e9a5233b0e", "nvidia.com/gpu=all",
+        "nvidia.com/gpu=0",
+        "nvidia.com/gpu=GPU-520e01f2-cf30-6396-abef-e8e9a5233b0e",
+        "nvidia.com/gpu=all",
     )
     assert {h.path for h in spec.hooks} == {"/usr/bin/nvidia-cdi-hook"}
 
@@ -118,7 +127,9 @@ def test_real_cdi_spec_lists_devices_and_hooks():
 def test_flow_style_spec_and_json_spec():
     spec = parse_cdi_spec((CDI / "fake-gpu.yaml").read_text(), "/etc/cdi/fake.yaml")
     assert spec.devices == ("0", "all") and spec.hooks == ()
-    as_json = parse_cdi_spec('{"cdiVersion":"0.6.0","kind":"example.com/x","devices":[{"name":"a"}]}', "x.json")
+    as_json = parse_cdi_spec(
+        '{"cdiVersion":"0.6.0","kind":"example.com/x","devices":[{"name":"a"}]}', "x.json"
+    )
     assert as_json.qualified_devices == ("example.com/x=a",)
 
 
@@ -151,7 +162,11 @@ def test_cli_info_recorded_sample():
     info = parse_cli_info((TOOLKIT / "nvidia-container-cli-info.txt").read_text())
     assert (info.nvrm_version, info.cuda_version) == ("384.130", "9.0")
     (gpu,) = info.devices
-    assert (gpu.model, gpu.uuid, gpu.architecture) == ("GeForce 920M", "GPU-4712226b-88e6-a01e-efb0-a5950a64f8d9", "3.5")
+    assert (gpu.model, gpu.uuid, gpu.architecture) == (
+        "GeForce 920M",
+        "GPU-4712226b-88e6-a01e-efb0-a5950a64f8d9",
+        "3.5",
+    )
     with pytest.raises(ParseError):
         parse_cli_info((TOOLKIT / "cli-info-libnvidia-ml.txt").read_text())
 
@@ -170,22 +185,51 @@ def test_toolkit_parsers_raise_only_parse_errors(text):
     ("text", "kind", "detail"),
     [
         # docker.md A4 / doctor-anchors F27
-        ('docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].',
-         SmokeFailure.NO_GPU_DEVICE_DRIVER, ""),
-        ("Error response from daemon: unknown or invalid runtime name: nvidia", SmokeFailure.UNKNOWN_RUNTIME, "nvidia"),
-        ('400 Client Error: Bad Request ("Unknown runtime specified nvidia")', SmokeFailure.UNKNOWN_RUNTIME, "nvidia"),
+        (
+            "docker: Error response from daemon: "
+            'could not select device driver "" with capabilities: [[gpu]].',
+            SmokeFailure.NO_GPU_DEVICE_DRIVER,
+            "",
+        ),
+        (
+            "Error response from daemon: unknown or invalid runtime name: nvidia",
+            SmokeFailure.UNKNOWN_RUNTIME,
+            "nvidia",
+        ),
+        (
+            '400 Client Error: Bad Request ("Unknown runtime specified nvidia")',
+            SmokeFailure.UNKNOWN_RUNTIME,
+            "nvidia",
+        ),
         # doctor-anchors F09
-        ("nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8, please update your driver to "
-         "a newer version, or use an earlier cuda container: unknown", SmokeFailure.CUDA_REQUIREMENT, "12.8"),
+        (
+            "nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8, "
+            "please update your driver to "
+            "a newer version, or use an earlier cuda container: unknown",
+            SmokeFailure.CUDA_REQUIREMENT,
+            "12.8",
+        ),
         # doctor-anchors F30
-        ((TOOLKIT / "cli-info-libnvidia-ml.txt").read_text(), SmokeFailure.NVML_NOT_LOADABLE, "libnvidia-ml.so.1"),
+        (
+            (TOOLKIT / "cli-info-libnvidia-ml.txt").read_text(),
+            SmokeFailure.NVML_NOT_LOADABLE,
+            "libnvidia-ml.so.1",
+        ),
         ((TOOLKIT / "cli-info-driver-timeout.txt").read_text(), SmokeFailure.DRIVER_TIMEOUT, ""),
-        ('docker: Error response from daemon: failed to create shim task: OCI runtime create failed: unable to '
-         'retrieve OCI runtime error (open /run/containerd/log.json: no such file or directory): exec: '
-         '"nvidia-container-runtime": executable file not found in $PATH: unknown',
-         SmokeFailure.RUNTIME_NOT_FOUND, "nvidia-container-runtime"),
-        ("docker: Error response from daemon: CDI device injection failed: unresolvable CDI devices nvidia.com/gpu=7",
-         SmokeFailure.CDI_UNRESOLVABLE, "nvidia.com/gpu=7"),
+        (
+            "docker: Error response from daemon: failed to create shim task: "
+            "OCI runtime create failed: unable to "
+            "retrieve OCI runtime error (open /run/containerd/log.json: no such file or directory): exec: "
+            '"nvidia-container-runtime": executable file not found in $PATH: unknown',
+            SmokeFailure.RUNTIME_NOT_FOUND,
+            "nvidia-container-runtime",
+        ),
+        (
+            "docker: Error response from daemon: CDI device injection failed: "
+            "unresolvable CDI devices nvidia.com/gpu=7",
+            SmokeFailure.CDI_UNRESOLVABLE,
+            "nvidia.com/gpu=7",
+        ),
         ("something else entirely", SmokeFailure.OTHER, ""),
     ],
 )
@@ -197,12 +241,21 @@ def test_recorded_smoke_errors_are_classified(text, kind, detail):
     ("error", "kind"),
     [
         # docker.md A1, verbatim: no daemon
-        ("DockerException: Error while fetching server API version: ('Connection aborted.', "
-         "FileNotFoundError(2, 'No such file or directory'))", ConnectError.SOCKET_MISSING),
-        ("DockerException: Error while fetching server API version: ('Connection aborted.', "
-         "PermissionError(13, 'Permission denied'))", ConnectError.PERMISSION_DENIED),
-        ("DockerException: Error while fetching server API version: ('Connection aborted.', "
-         "ConnectionRefusedError(111, 'Connection refused'))", ConnectError.REFUSED),
+        (
+            "DockerException: Error while fetching server API version: ('Connection aborted.', "
+            "FileNotFoundError(2, 'No such file or directory'))",
+            ConnectError.SOCKET_MISSING,
+        ),
+        (
+            "DockerException: Error while fetching server API version: ('Connection aborted.', "
+            "PermissionError(13, 'Permission denied'))",
+            ConnectError.PERMISSION_DENIED,
+        ),
+        (
+            "DockerException: Error while fetching server API version: ('Connection aborted.', "
+            "ConnectionRefusedError(111, 'Connection refused'))",
+            ConnectError.REFUSED,
+        ),
         ("ModuleNotFoundError: No module named 'docker'", ConnectError.SDK_MISSING),
         ("TLSParameterError: Path to a certificate and key files must be provided", ConnectError.OTHER),
     ],

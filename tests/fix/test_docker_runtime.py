@@ -1,4 +1,4 @@
-"""`gpucheck setup docker`: diff without --apply, backup, atomic write, idempotence, refusal of broken files."""
+"""`gpucheck setup docker`: diff without --apply, backup, atomic write, idempotence, refusals."""
 
 from __future__ import annotations
 
@@ -110,9 +110,10 @@ def test_missing_file_is_created_with_nvidia_ctk_content(invoke, tmp_path):
     path = tmp_path / "etc" / "docker" / "daemon.json"
     result = setup(invoke, path, "--apply", "--set-default", "--cdi")
     assert result.exit_code == 0 and "(new file)" in result.stdout
-    # same content as `nvidia-ctk runtime configure --set-as-default --enable-cdi` on an empty file (docker.md B4)
+    # what `nvidia-ctk runtime configure --set-as-default --enable-cdi` writes to an empty file (docker.md B4)
     assert json.loads(path.read_text()) == {
-        "default-runtime": "nvidia", "features": {"cdi": True},
+        "default-runtime": "nvidia",
+        "features": {"cdi": True},
         "runtimes": {"nvidia": {"args": [], "path": "nvidia-container-runtime"}},
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
@@ -129,14 +130,20 @@ def test_runtime_path_replaces_only_when_given(tmp_path):
     text = (DAEMON / "nvidia_ctk_default.json").read_text()
     assert not plan_runtime_config("d.json", text).needed
     plan = plan_runtime_config("d.json", text, runtime_path="/usr/bin/nvidia-container-runtime")
-    assert plan.changes == ("set runtimes.nvidia.path to /usr/bin/nvidia-container-runtime "
-                            "(was 'nvidia-container-runtime')",)
-    assert json.loads(plan.updated)["runtimes"]["nvidia"] == {"args": [], "path": "/usr/bin/nvidia-container-runtime"}
+    assert plan.changes == (
+        "set runtimes.nvidia.path to /usr/bin/nvidia-container-runtime (was 'nvidia-container-runtime')",
+    )
+    assert json.loads(plan.updated)["runtimes"]["nvidia"] == {
+        "args": [],
+        "path": "/usr/bin/nvidia-container-runtime",
+    }
 
 
 def test_runtime_without_path_gets_one(tmp_path):
     plan = plan_runtime_config("d.json", (DAEMON / "runtime_without_path.json").read_text())
-    assert json.loads(plan.updated) == {"runtimes": {"nvidia": {"args": [], "path": "nvidia-container-runtime"}}}
+    assert json.loads(plan.updated) == {
+        "runtimes": {"nvidia": {"args": [], "path": "nvidia-container-runtime"}}
+    }
 
 
 def test_non_object_sections_are_refused():
@@ -159,7 +166,9 @@ def test_failed_rename_leaves_original_intact_and_no_temp_file(tmp_path, monkeyp
     with pytest.raises(OSError, match="No space left"):
         apply_plan(plan)
     assert path.read_text() == USER_FILE
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"daemon.json"} and not p.name.endswith(".bak")]
+    leftovers = [
+        p.name for p in tmp_path.iterdir() if p.name not in {"daemon.json"} and not p.name.endswith(".bak")
+    ]
     assert leftovers == []
 
 
@@ -214,8 +223,9 @@ def test_unwritable_location_exits_1_without_changes(tmp_path):
     path = write(tmp_path, USER_FILE)
     tmp_path.chmod(0o555)  # the directory refuses the temp file and the backup
     try:
-        argv = without_root_powers([sys.executable, "-m", "gpucheck", "setup", "docker", "--config", str(path),
-                                    "--apply"])
+        argv = without_root_powers(
+            [sys.executable, "-m", "gpucheck", "setup", "docker", "--config", str(path), "--apply"]
+        )
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     finally:
         tmp_path.chmod(0o755)
