@@ -378,3 +378,27 @@ def test_smoke_nvidia_smi_failing_inside_the_container(gpu_host):
         gpu_host, smoke(exit_code=255, stdout="Failed to initialize NVML: Unknown Error\n")
     )
     assert finding.status is Status.FAIL and finding.data == {"failure": "nvidia_smi_failed"}
+
+
+def test_rootless_daemon_is_compared_with_the_users_daemon_json(gpu_host):
+    fake, root = gpu_host
+    root.write("/etc/docker/daemon.json", fixture_text("daemon_json", "nvidia_ctk_default.json"))
+    root.write("/home/ada/.config/docker/daemon.json", "{}")
+    evidence = container_evidence(root, base_env(fake, DOCKER_HOST=MISSING_SOCKET, HOME="/home/ada"))
+    assert evidence.file("/home/ada/.config/docker/daemon.json").content == "{}"
+    value = live(INFO_WITHOUT_NVIDIA)
+    value.data["info"]["SecurityOptions"] = ["name=seccomp,profile=default", "name=rootless"]
+    evidence.add([value])
+    grouped = findings(evidence)
+    # the rootless daemon reads ~/.config/docker/daemon.json, which defines no nvidia runtime
+    assert grouped["container.daemon_restart"][0].status is Status.PASS
+    assert grouped["container.nvidia_runtime"][0].status is Status.WARN
+    assert "/home/ada/.config/docker/daemon.json" in grouped["container.nvidia_runtime"][0].summary
+
+
+def test_xdg_config_home_moves_the_rootless_file(gpu_host):
+    fake, root = gpu_host
+    root.write("/cfg/docker/daemon.json", '{"debug": true}')
+    env = base_env(fake, DOCKER_HOST=MISSING_SOCKET, XDG_CONFIG_HOME="/cfg")
+    evidence = container_evidence(root, env)
+    assert evidence.file("/cfg/docker/daemon.json").content == '{"debug": true}'
