@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpucheck.collect.evidence import CommandRun, Evidence
-from gpucheck.collect.sources.nvidia_smi import LEGACY_QUERY_ARGV, QUERY_ARGV, TABLE_ARGV, XML_ARGV
 from gpucheck.diagnose.cuda_compat import cuda_from_driver_api, max_cuda_for_driver
 from gpucheck.diagnose.parse.errors import ParseError
 from gpucheck.diagnose.parse.nvidia_smi import parse_header, parse_query_csv, parse_xml
@@ -78,9 +77,24 @@ class DriverInfo:
 
 
 def nvidia_smi_runs(evidence: Evidence) -> dict[str, CommandRun]:
-    """The nvidia-smi runs that were collected, by role (``query``, ``legacy``, ``xml``, ``table``)."""
-    argvs = {"query": QUERY_ARGV, "legacy": LEGACY_QUERY_ARGV, "xml": XML_ARGV, "table": TABLE_ARGV}
-    return {role: run for role, argv in argvs.items() if (run := evidence.command(*argv)) is not None}
+    """The nvidia-smi runs that were collected, by role (``query``, ``legacy``, ``xml``, ``table``).
+
+    Roles are told apart by the command line's shape (the collector's argv constants live in collect.sources,
+    which diagnose must not import): the ``--query-gpu`` run with more fields is the full query.
+    """
+    runs = [r for r in evidence.with_prefix("cmd:nvidia-smi") if isinstance(r, CommandRun) and r.argv]
+    roles: dict[str, CommandRun] = {}
+    queries = sorted(
+        (r for r in runs if len(r.argv) > 1 and r.argv[1].startswith("--query-gpu=")),
+        key=lambda r: -r.argv[1].count(","),
+    )
+    roles.update(zip(("query", "legacy"), queries, strict=False))
+    for run in runs:
+        if run.argv[1:] == ("-q", "-x"):
+            roles["xml"] = run
+        elif run.argv == ("nvidia-smi",):
+            roles["table"] = run
+    return roles
 
 
 def _nvml(evidence: Evidence) -> Mapping[str, Any] | None:
