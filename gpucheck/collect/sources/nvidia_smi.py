@@ -8,6 +8,7 @@ lives in ``/usr/lib/wsl/lib``, which is searched after PATH.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 from gpucheck.collect.evidence import CommandRun, Item
@@ -53,7 +54,14 @@ def _usable(run: CommandRun) -> bool:
 @collector("nvidia_smi", timeout_s=20.0)
 def collect_nvidia_smi(ctx: CollectContext) -> Iterable[Item]:
     """``nvidia-smi`` CSV query (falling back to legacy fields and XML) and the table header."""
+    # NOTE: the table runs beside the query (each can take a second without persistence mode), in a daemon
+    # thread: a ThreadPoolExecutor's threads are joined at exit, which would outlive the collector's deadline.
+    box: list[CommandRun] = []
+    side = threading.Thread(target=lambda: box.append(_run(ctx, TABLE_ARGV)), daemon=True)
+    side.start()
     query = _run(ctx, QUERY_ARGV)
+    side.join()
+    table = box[0]
     yield query
     if not _usable(query):
         return
@@ -62,4 +70,4 @@ def collect_nvidia_smi(ctx: CollectContext) -> Iterable[Item]:
         yield legacy
         if not legacy.succeeded:
             yield _run(ctx, XML_ARGV)
-    yield _run(ctx, TABLE_ARGV)
+    yield table

@@ -165,7 +165,7 @@ def check_runtime_library(facts: Facts) -> Finding:
     )
 
 
-@check("toolkit.cudnn", title="cuDNN libraries on the system", needs=("libraries",))
+@check("toolkit.cudnn", title="cuDNN libraries on the system", needs=("libraries", "toolkit"))
 def check_cudnn(facts: Facts) -> Finding:
     """Which libcudnn versions the system provides (frameworks installed with pip bring their own)."""
     found = sorted(
@@ -176,8 +176,10 @@ def check_cudnn(facts: Facts) -> Finding:
         }
     )
     if not found:
+        toolkit = facts.of(active_toolkit) or _newest(facts)
+        major = toolkit.version.split(".")[0] if toolkit is not None and toolkit.version else "12"
         return passed(
             "no system cuDNN (fine for pip-installed PyTorch/TensorFlow, which ship their own; "
-            "for native builds: `sudo apt-get install cudnn9-cuda-12`)"
+            f"for native builds: `sudo apt-get install cudnn9-cuda-{major}`)"
         )
     return passed(f"system cuDNN: {', '.join(found)}")
