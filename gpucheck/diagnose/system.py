@@ -99,3 +99,14 @@ def ld_cache_names(evidence: Evidence) -> frozenset[str] | None:
             except ParseError:
                 return None
     return None
+
+
+def ld_conf_dirs(evidence: Evidence) -> dict[str, str]:
+    """Directory → the /etc/ld.so.conf(.d) file that lists it (the loader's configured search path)."""
+    dirs: dict[str, str] = {}
+    for item in evidence.with_prefix("file:/etc/ld.so.conf"):
+        for line in (getattr(item, "content", None) or "").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("/"):
+                dirs.setdefault(line.rstrip("/"), item.path)
+    return dirs

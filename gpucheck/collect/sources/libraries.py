@@ -1,7 +1,7 @@
 """Evidence source: where the CUDA libraries are (the loader cache, LD_LIBRARY_PATH, the usual directories).
 
-Command line equivalent: ``ldconfig -p``; ``ls $LD_LIBRARY_PATH/libcu* /usr/local/cuda*/lib64/libcudart*
-/usr/lib/x86_64-linux-gnu/libcud* /usr/lib/wsl/lib``.
+Command line equivalent: ``ldconfig -p``; ``cat /etc/ld.so.conf /etc/ld.so.conf.d/*.conf``;
+``ls $LD_LIBRARY_PATH/libcu* /usr/local/cuda*/lib64/libcudart* /usr/lib/x86_64-linux-gnu/libcud*``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ COMMON_DIRS = (
     "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
     "/usr/local/cuda*/compat",
 )
+LD_SO_CONF_GLOB = "/etc/ld.so.conf.d/*.conf"
+"""The loader's configured directories: what ``ldconfig`` caches (read where ``ldconfig -p`` cannot run)."""
 LDCONFIG_ARGVS = (("ldconfig", "-p"), ("/sbin/ldconfig", "-p"), ("/usr/sbin/ldconfig", "-p"))
 """``ldconfig`` lives in /sbin, which is not on an ordinary user's PATH."""
 
@@ -30,7 +32,7 @@ def library_globs(ld_library_path: str) -> list[str]:
 
 @collector("libraries", timeout_s=5.0)
 def collect_libraries(ctx: CollectContext) -> Iterable[Item]:
-    """The loader cache (``ldconfig -p``) and CUDA libraries found on LD_LIBRARY_PATH and in common dirs."""
+    """The loader cache (``ldconfig -p``) and config; CUDA libraries on LD_LIBRARY_PATH and common dirs."""
     if ctx.sysroot.root in ("", "/"):
         for argv in LDCONFIG_ARGVS:
             run = ctx.run(*argv, timeout_s=3.0)
@@ -38,6 +40,8 @@ def collect_libraries(ctx: CollectContext) -> Iterable[Item]:
             if not run.not_found:
                 break
     ld_library_path = ctx.env.get("LD_LIBRARY_PATH", "")
+    for conf in ("/etc/ld.so.conf", *ctx.glob(LD_SO_CONF_GLOB).entries):
+        yield ctx.read(conf)
     globs = library_globs(ld_library_path)
     yield Value(name="library_search", data={"LD_LIBRARY_PATH": ld_library_path, "globs": globs})
     for pattern in globs:

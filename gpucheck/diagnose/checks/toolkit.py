@@ -9,7 +9,7 @@ from packaging.version import Version
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, passed, skipped, warned
 from gpucheck.diagnose.registry import check
-from gpucheck.diagnose.system import ld_cache_names, library_paths
+from gpucheck.diagnose.system import ld_cache_names, ld_conf_dirs, library_paths
 from gpucheck.diagnose.toolkits import ToolkitInfo, active_toolkit, missing_homes, toolkits
 
 EVIDENCE = ("nvcc_candidates", "dir:/usr/local/cuda*")
@@ -52,8 +52,11 @@ def check_nvcc(facts: Facts) -> Finding:
                 f"Run `{active.nvcc} --version` by hand; reinstall the toolkit if it fails.",
                 evidence=(*EVIDENCE, f"cmd:{active.nvcc} --version"),
             )
+        how = f"nvcc {active.full_version}"
+        if active.source != "nvcc":
+            how = f"{active.source}: {active.full_version}"
         return passed(
-            f"CUDA {active.version} toolkit (nvcc {active.full_version}) at {active.nvcc} wins on PATH",
+            f"CUDA {active.version} toolkit ({how}) at {active.nvcc} wins on PATH",
             evidence=(*EVIDENCE, f"cmd:{active.nvcc} --version"),
             data={"version": active.version, "nvcc": active.nvcc, "root": active.root},
         )
@@ -136,20 +139,15 @@ def check_cuda_home(facts: Facts) -> Finding:
     needs=("toolkit", "libraries", "env"),
 )
 def check_runtime_library(facts: Facts) -> Finding:
-    """Libcudart of the active toolkit's major version in the loader cache or on LD_LIBRARY_PATH."""
+    """The active toolkit's libcudart in the loader cache, the loader's config, or on LD_LIBRARY_PATH."""
     active = facts.of(active_toolkit) or _newest(facts)
     if active is None or active.version is None:
         return skipped("no CUDA toolkit to check (see toolkit.nvcc)")
     soname = f"libcudart.so.{active.version.split('.')[0]}"
-    cache = facts.of(ld_cache_names)
-    ld_path = [d for d in facts.env.get("LD_LIBRARY_PATH", "").split(":") if d]
-    files = facts.of(library_paths)
-    if (cache is not None and soname in cache) or any(
-        os.path.dirname(p) in ld_path and os.path.basename(p) == soname for p in files
-    ):
-        where = "the loader cache" if cache is not None and soname in cache else "LD_LIBRARY_PATH"
+    installed = [p for p in facts.of(library_paths) if os.path.basename(p) == soname]
+    where = _loader_finds(facts, soname, installed)
+    if where:
         return passed(f"{soname} (CUDA {active.version} runtime) is found through {where}", evidence=EVIDENCE)
-    installed = [p for p in files if os.path.basename(p) == soname]
     if installed:
         libdir = os.path.dirname(installed[0])
         return warned(
@@ -163,6 +161,22 @@ def check_runtime_library(facts: Facts) -> Finding:
         f"Reinstall the runtime: `sudo apt-get install cuda-cudart-{active.version.replace('.', '-')}`",
         evidence=EVIDENCE,
     )
+
+
+def _loader_finds(facts: Facts, soname: str, installed: list[str]) -> str | None:
+    """How the dynamic loader reaches ``soname`` (cache, LD_LIBRARY_PATH, ld.so.conf), or None."""
+    cache = facts.of(ld_cache_names)
+    if cache is not None and soname in cache:
+        return "the loader cache"
+    ld_path = {d.rstrip("/") for d in facts.env.get("LD_LIBRARY_PATH", "").split(":") if d}
+    if any(os.path.dirname(p) in ld_path for p in installed):
+        return "LD_LIBRARY_PATH"
+    if cache is None:  # NOTE: ldconfig could not run (a --sysroot tree): its config says what it would cache
+        conf = facts.of(ld_conf_dirs)
+        listed = next((conf[os.path.dirname(p)] for p in installed if os.path.dirname(p) in conf), None)
+        if listed:
+            return listed
+    return None
 
 
 @check("toolkit.cudnn", title="cuDNN libraries on the system", needs=("libraries", "toolkit"))
