@@ -22,11 +22,11 @@ SCHEMA = 1
 MARKER = "[gpucheck-worker] step "
 MATMUL_N = 256
 MEMORY_FRACTION = 0.05
-"""The fraction of device memory the allocator is limited to while probing ``set_per_process_memory_fraction``."""
+"""The fraction of device memory the allocator is limited to when probing the memory fraction."""
 
 
 def _error(exc: BaseException) -> dict:
-    return {"error": "%s: %s" % (type(exc).__name__, exc), "traceback": traceback.format_exc(limit=4)}
+    return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=4)}
 
 
 def _call(result: dict, name: str, func, *args) -> object:
@@ -40,10 +40,10 @@ def _call(result: dict, name: str, func, *args) -> object:
         except Exception as exc:  # noqa: BLE001 - every failure is data for the diagnosis
             value = _error(exc)
     for w in caught:
-        text = "%s: %s" % (w.category.__name__, w.message)
+        text = f"{w.category.__name__}: {w.message}"
         result.setdefault("warnings", []).append(text)
         # NOTE: re-emitted so the verbatim stderr evidence holds torch's own warning text too.
-        sys.stderr.write("%s:%s: %s\n" % (w.filename, w.lineno, text))
+        sys.stderr.write(f"{w.filename}:{w.lineno}: {text}\n")
     return value
 
 
@@ -76,16 +76,22 @@ def probe_devices(torch) -> dict:
     devices = []
     for index in range(count):
         props = torch.cuda.get_device_properties(index)
-        devices.append({
-            "index": index,
-            "name": props.name,
-            "capability": "%d.%d" % (props.major, props.minor),
-            "total_memory_bytes": int(props.total_memory),
-            "multi_processor_count": int(props.multi_processor_count),
-            "uuid": str(getattr(props, "uuid", "") or ""),
-        })
-    return {"available": available, "device_count": count, "devices": devices,
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+        devices.append(
+            {
+                "index": index,
+                "name": props.name,
+                "capability": f"{props.major}.{props.minor}",
+                "total_memory_bytes": int(props.total_memory),
+                "multi_processor_count": int(props.multi_processor_count),
+                "uuid": str(getattr(props, "uuid", "") or ""),
+            }
+        )
+    return {
+        "available": available,
+        "device_count": count,
+        "devices": devices,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
 
 
 def probe_matmul(torch, index: int) -> dict:
@@ -100,15 +106,22 @@ def probe_matmul(torch, index: int) -> dict:
     torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
     diff = (product.cpu() - reference).abs().max().item()
-    return {"index": index, "n": MATMUL_N, "max_abs_diff": diff,
-            "max_abs_ref": reference.abs().max().item(), "seconds": seconds}
+    return {
+        "index": index,
+        "n": MATMUL_N,
+        "max_abs_diff": diff,
+        "max_abs_ref": reference.abs().max().item(),
+        "seconds": seconds,
+    }
 
 
 def train_step(torch, device_type: str, dtype_name: str) -> dict:
     """One real mixed-precision training step with ``torch.amp`` (a GradScaler for float16)."""
     dtype = getattr(torch, dtype_name)
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2)).to(device_type)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2)).to(
+        device_type
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scaler = torch.amp.GradScaler(device_type, enabled=dtype_name == "float16")
     x = torch.randn(64, 16, device=device_type)
@@ -122,10 +135,13 @@ def train_step(torch, device_type: str, dtype_name: str) -> dict:
     with torch.no_grad():
         after = torch.nn.functional.mse_loss(model(x).float(), y).item()
     return {
-        "device_type": device_type, "dtype": dtype_name, "ok": True,
+        "device_type": device_type,
+        "dtype": dtype_name,
+        "ok": True,
         "output_dtype": str(out.dtype).replace("torch.", ""),
         "grad_dtype": str(model[0].weight.grad.dtype).replace("torch.", ""),
-        "loss": loss.item(), "loss_after": after,
+        "loss": loss.item(),
+        "loss_after": after,
         "scale": scaler.get_scale() if scaler.is_enabled() else None,
     }
 
@@ -187,15 +203,21 @@ def probe(result: dict) -> None:
         sys.stderr.write(MARKER + "import\n")
         import torch
     except BaseException as exc:  # noqa: BLE001 - ImportError, OSError from a bad .so, even SystemExit
-        result["import"] = dict(_error(exc), ok=False, not_installed=isinstance(exc, ModuleNotFoundError)
-                                and getattr(exc, "name", "") == "torch")
+        result["import"] = dict(
+            _error(exc),
+            ok=False,
+            not_installed=isinstance(exc, ModuleNotFoundError) and getattr(exc, "name", "") == "torch",
+        )
         return
-    result["import"] = {"ok": True, "seconds": round(time.perf_counter() - start, 3),
-                        "path": os.path.dirname(getattr(torch, "__file__", "") or "")}
+    result["import"] = {
+        "ok": True,
+        "seconds": round(time.perf_counter() - start, 3),
+        "path": os.path.dirname(getattr(torch, "__file__", "") or ""),
+    }
     _step(result, "build", probe_build, torch)
     devices = _step(result, "devices", probe_devices, torch)
     count = devices.get("device_count", 0) if isinstance(devices, dict) else 0
-    result["matmul"] = [_call(result, "matmul_%d" % i, probe_matmul, torch, i) for i in range(count)]
+    result["matmul"] = [_call(result, f"matmul_{i}", probe_matmul, torch, i) for i in range(count)]
     _step(result, "amp", probe_amp, torch, result)
     _step(result, "tf32", probe_tf32, torch)
     if count:
@@ -207,8 +229,12 @@ def main() -> None:
     # NOTE: C libraries may print to fd 1; point it at stderr so stdout carries only the JSON line.
     real_stdout = os.dup(1)
     os.dup2(2, 1)
-    result = {"worker": "torch", "schema": SCHEMA, "python": sys.version.split()[0],
-              "executable": sys.executable}
+    result = {
+        "worker": "torch",
+        "schema": SCHEMA,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+    }
     started = time.perf_counter()
     try:
         probe(result)
