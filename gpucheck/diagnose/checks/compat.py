@@ -28,6 +28,17 @@ def _downgrade(cuda: str | None) -> str:
     )
 
 
+def _upgrade(needed: str | None) -> str:
+    """The exact driver upgrade for a toolkit that needs driver ``needed``."""
+    if needed is None:
+        return "Upgrade the NVIDIA driver to the newest branch"
+    branch = needed.split(".")[0]
+    return (
+        f"Upgrade the driver to ≥ {needed}: Ubuntu `sudo apt-get install nvidia-driver-{branch}"
+        " && sudo reboot`"
+    )
+
+
 @check(
     "compat.toolkit_driver",
     title="the driver supports the CUDA toolkit in use",
@@ -48,15 +59,7 @@ def check_toolkit_driver(facts: Facts) -> Finding:
         "min_driver": needed,
         "driver_max_cuda": info.cuda_version or max_cuda_for_driver(info.version),
     }
-    branch = needed.split(".")[0] if needed else None
-    upgrade = (
-        (
-            f"Upgrade the driver to ≥ {needed}: Ubuntu `sudo apt-get install nvidia-driver-{branch} && "
-            "sudo reboot`"
-        )
-        if needed
-        else "Upgrade the driver"
-    )
+    upgrade = _upgrade(needed)
     if driver_fully_supports_cuda(info.version, toolkit.version):
         return passed(
             f"driver {info.version} supports CUDA {toolkit.version} (needs ≥ {needed})",
@@ -76,8 +79,7 @@ def check_toolkit_driver(facts: Facts) -> Finding:
     return failed(
         f"driver {info.version} supports CUDA ≤ {data['driver_max_cuda']}, but the toolkit on PATH is CUDA "
         f"{toolkit.version} (needs driver ≥ {needed}): programs fail with `CUDA driver version is "
-        "insufficient "
-        "for CUDA runtime version`",
+        "insufficient for CUDA runtime version`",
         upgrade + _downgrade(data["driver_max_cuda"]) + ".",
         evidence=EVIDENCE,
         data=data,

@@ -28,6 +28,25 @@ REBUILD_FIX = (
 )
 
 
+FATAL_SMI_FAILURES: dict[SmiFailure, tuple[str, str]] = {
+    SmiFailure.GPU_LOST: (
+        "a GPU has fallen off the bus",
+        "Check cooling, power cables and the PSU, update the system BIOS, then reboot; "
+        "`sudo dmesg | grep -i xid` shows Xid 79.",
+    ),
+    SmiFailure.INFOROM_CORRUPTED: (
+        "a GPU's infoROM is corrupted",
+        "The GPU must be replaced or its infoROM reflashed by the vendor.",
+    ),
+    SmiFailure.NVML_UNKNOWN_ERROR: (
+        "NVML fails with an unknown error",
+        "In a container this follows `systemctl daemon-reload` on the host: run `sudo nvidia-ctk system "
+        "create-dev-char-symlinks --create-all` on the host, then recreate the container.",
+    ),
+}
+"""nvidia-smi failures that mean broken hardware or a lost device: (what it means, the fix)."""
+
+
 def _install_fix(facts: Facts) -> str:
     """The exact driver install, sized for the CUDA toolkit found (if any)."""
     toolkit = facts.of(active_toolkit)
@@ -124,35 +143,38 @@ def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Findi
     )
 
 
-@check("driver.kernel_module", title="kernel modules match the userspace driver", needs=NEEDS)
-def check_kernel_module(facts: Facts) -> Finding:
-    """Nvidia and nvidia_uvm loaded, nouveau not, and the module's version equal to the userspace driver's."""
-    info = facts.of(driver_info)
-    if is_wsl2(facts.evidence):
-        return skipped("WSL2 uses the Windows driver through /dev/dxg; there is no NVIDIA kernel module")
-    if (
-        info.kernel_version
-        and info.version
-        and info.source != "procfs"
-        and info.kernel_version != info.version
-    ):
+def _version_mismatch(facts: Facts, info: DriverInfo) -> Finding | None:
+    """A kernel module whose version differs from the userspace driver's (upgrade without reboot)."""
+    smi = facts.of(smi_state)
+    differs = info.kernel_version and info.version and info.source != "procfs"
+    if differs and info.kernel_version != info.version:
         return failed(
             f"kernel module {info.kernel_version} differs from the userspace driver {info.version} "
             "(Driver/library version mismatch: the driver was upgraded without a reboot)",
-            "`sudo reboot` (or unload and reload it: `sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset "
-            "nvidia && "
+            "`sudo reboot` (or reload it: `sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && "
             "sudo modprobe nvidia nvidia_uvm`).",
             evidence=EVIDENCE,
             data={"kernel": info.kernel_version, "userspace": info.version},
         )
-    if facts.of(smi_state).failure is SmiFailure.VERSION_MISMATCH:
+    if smi.failure is SmiFailure.VERSION_MISMATCH:
         return failed(
             "nvidia-smi reports `Driver/library version mismatch`: the loaded kernel module and the "
-            "userspace "
-            "libraries come from different driver versions",
+            "userspace libraries come from different driver versions",
             "`sudo reboot` so the new kernel module loads.",
-            evidence=(*EVIDENCE, facts.of(smi_state).evidence_key),
+            evidence=(*EVIDENCE, smi.evidence_key),
         )
+    return None
+
+
+@check("driver.kernel_module", title="kernel modules match the userspace driver", needs=NEEDS)
+def check_kernel_module(facts: Facts) -> Finding:
+    """The nvidia and nvidia_uvm modules loaded, nouveau not, and the module's version equal userspace's."""
+    info = facts.of(driver_info)
+    if is_wsl2(facts.evidence):
+        return skipped("WSL2 uses the Windows driver through /dev/dxg; there is no NVIDIA kernel module")
+    mismatch = _version_mismatch(facts, info)
+    if mismatch is not None:
+        return mismatch
     modules = facts.of(loaded_modules)
     if modules is None:
         return skipped("/proc/modules is not readable here (a container, or a kernel without module support)")
@@ -224,27 +246,9 @@ def _smi_answer(facts: Facts, smi: SmiState, keys: tuple[str, ...]) -> Finding:
             "Upgrade the driver, or run `nvidia-smi -q` by hand to read the GPU state.",
             evidence=tuple(r.key for r in runs.values()),
         )
-    if smi.failure is SmiFailure.GPU_LOST:
-        return failed(
-            f"a GPU has fallen off the bus: {smi.message}",
-            "Check cooling, power cables and the PSU, update the system BIOS, then reboot; "
-            "`sudo dmesg | grep -i xid` shows Xid 79.",
-            evidence=keys,
-        )
-    if smi.failure is SmiFailure.INFOROM_CORRUPTED:
-        return failed(
-            f"a GPU's infoROM is corrupted: {smi.message}",
-            "The GPU must be replaced or its infoROM reflashed by the vendor.",
-            evidence=keys,
-        )
-    if smi.failure is SmiFailure.NVML_UNKNOWN_ERROR:
-        return failed(
-            f"NVML fails with an unknown error: {smi.message}",
-            "In a container this follows `systemctl daemon-reload` on the host: "
-            "`sudo nvidia-ctk system create-dev-char-symlinks --create-all` on the host, then recreate "
-            "the container.",
-            evidence=keys,
-        )
+    if smi.failure in FATAL_SMI_FAILURES:
+        what, fix = FATAL_SMI_FAILURES[smi.failure]
+        return failed(f"{what}: {smi.message}", fix, evidence=keys)
     if smi.failure is not None:
         if facts.of(driver_info).loaded or smi.failure in (SmiFailure.OTHER, SmiFailure.NO_PERMISSION):
             return warned(
