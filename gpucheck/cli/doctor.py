@@ -13,6 +13,7 @@ from gpucheck.cli.exit_codes import ExitCode
 from gpucheck.collect.evidence import Evidence
 from gpucheck.collect.registry import CollectContext, collect
 from gpucheck.collect.snapshot import SnapshotError, read_snapshot, write_snapshot
+from gpucheck.collect.sources.frameworks import PRECISIONS, parse_logical_gpus
 from gpucheck.collect.sysroot import Sysroot
 from gpucheck.diagnose.finding import Report
 from gpucheck.diagnose.registry import LAYERS, UnknownSelectionError, load_checks, needed_collectors, select_checks
@@ -55,9 +56,21 @@ def doctor_command(
     smoke_image: str = typer.Option(
         "", "--smoke-image", help="Image for --container-smoke (default: a CUDA base image matching the driver)."
     ),
+    tf_logical_gpus: str = typer.Option(
+        "", "--tf-logical-gpus", help="Split GPU 0 into N logical TensorFlow GPUs of MB each: N or NxMB."
+    ),
+    precision: str = typer.Option(
+        "auto", "--precision", help="Mixed precision you train with: auto, fp16, bf16, fp32 (checked per GPU)"
+    ),
 ) -> None:
     """Diagnose the NVIDIA driver, CUDA toolkit, frameworks and containers, and print the fixes."""
-    options: dict[str, Any] = {"container_smoke": smoke_image or container_smoke}
+    options: dict[str, Any] = {"container_smoke": smoke_image or container_smoke, "precision": precision}
+    if precision not in PRECISIONS:
+        raise _usage_error(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+    try:
+        options.update(parse_logical_gpus(tf_logical_gpus) if tf_logical_gpus else {})
+    except ValueError as exc:
+        raise _usage_error(str(exc)) from None
     if python and not Path(python).exists():
         raise _usage_error(f"--python {python}: no such interpreter")
     opts = DoctorOptions(

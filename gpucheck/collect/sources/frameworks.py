@@ -25,6 +25,14 @@ WORKER_TIMEOUT_S = 150.0
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 
 
+def parse_logical_gpus(text: str) -> dict[str, int]:
+    """``--tf-logical-gpus`` value ``N`` or ``NxMB`` → run options; raises ValueError on anything else."""
+    count, _, limit = text.strip().lower().partition("x")
+    if not count.isdigit() or int(count) < 1 or (limit and (not limit.isdigit() or int(limit) < 1)):
+        raise ValueError(f"--tf-logical-gpus {text!r}: expected N or NxMB, e.g. 2 or 2x4096")
+    return {"tf_logical_gpus": int(count), "tf_memory_limit_mb": int(limit or 1024)}
+
+
 def worker_path(name: str) -> str:
     """The absolute path of a worker script."""
     return str(WORKERS_DIR / name)
