@@ -43,6 +43,12 @@ def interpreter(ctx: CollectContext) -> str:
     return ctx.python or sys.executable
 
 
+def worker_timeout(ctx: CollectContext) -> float:
+    """The worker's time limit: the ``worker_timeout_s`` option, else ``WORKER_TIMEOUT_S``."""
+    value = ctx.options.get("worker_timeout_s")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else WORKER_TIMEOUT_S
+
+
 def tf_worker_args(options: dict) -> list[str]:
     """Worker arguments from the run options ``tf_logical_gpus``, ``tf_memory_limit_mb`` and ``precision``."""
     args: list[str] = []
@@ -61,11 +67,11 @@ def tf_worker_args(options: dict) -> list[str]:
 @collector("torch_worker", timeout_s=WORKER_TIMEOUT_S + 10)
 def collect_torch(ctx: CollectContext) -> Iterable[Item]:
     """PyTorch build, devices, a matmul, an AMP training step, TF32 and memory fraction, from a worker."""
-    yield ctx.run(interpreter(ctx), worker_path(TORCH_WORKER), timeout_s=WORKER_TIMEOUT_S)
+    yield ctx.run(interpreter(ctx), worker_path(TORCH_WORKER), timeout_s=worker_timeout(ctx))
 
 
 @collector("tf_worker", timeout_s=WORKER_TIMEOUT_S + 10)
 def collect_tensorflow(ctx: CollectContext) -> Iterable[Item]:
     """TensorFlow build, devices, memory growth, logical devices and a Keras step, from a worker."""
     args = tf_worker_args(dict(ctx.options))
-    yield ctx.run(interpreter(ctx), worker_path(TF_WORKER), *args, timeout_s=WORKER_TIMEOUT_S)
+    yield ctx.run(interpreter(ctx), worker_path(TF_WORKER), *args, timeout_s=worker_timeout(ctx))

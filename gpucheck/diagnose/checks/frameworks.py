@@ -198,6 +198,8 @@ def check_gpu_count(facts: Facts) -> Iterator[Finding]:
     """Fewer GPUs in torch/TensorFlow than NVML: CUDA_VISIBLE_DEVICES, a container's --gpus."""
     total = len(facts.of(gpu_inventory))
     visible = facts.env.get("CUDA_VISIBLE_DEVICES")
+    if not _reports(facts):
+        yield skipped("neither PyTorch nor TensorFlow reported")
     for report in _reports(facts):
         seen = _framework_count(report)
         if seen is None or total == 0:

@@ -7,6 +7,7 @@ is a ``skip`` with the install command; an import that raised is a ``fail`` with
 
 from __future__ import annotations
 
+from gpucheck.diagnose.cuda_compat import min_driver_for_cuda
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
@@ -18,6 +19,8 @@ from gpucheck.diagnose.wheels import (
     torch_install_command,
 )
 
+NEWEST_CUDA = "99.9"
+"""No driver limit: the newest build whose architectures cover the GPUs."""
 PACKAGES = {"torch": "torch", "tensorflow": "tensorflow"}
 NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
 IMPORTS = {"torch": "import torch", "tensorflow": "import tensorflow"}
@@ -102,14 +105,23 @@ def torch_install_for_host(facts: Facts, python: str, version: str | None = None
     if not gpus or not driver.cuda_version:
         spec = f"torch=={version.split('+')[0]}" if version else "torch"
         return f"{python} -m pip install {spec} --index-url {TORCH_INDEX}/cpu"
-    release = torch_cuda_build_for(driver.cuda_version, host_capabilities(facts))
-    if release is None:
+    capabilities = host_capabilities(facts)
+    release = torch_cuda_build_for(driver.cuda_version, capabilities)
+    if release is not None:
+        return torch_install_command(python, release, version)
+    wanted = torch_cuda_build_for(NEWEST_CUDA, capabilities)
+    if wanted is None:
         return (
-            f"no current PyTorch CUDA build runs on driver {driver.version} (CUDA {driver.cuda_version}) "
-            "with these GPUs: upgrade the driver (`sudo apt-get install nvidia-driver-580`), then "
-            f"`{torch_install_command(python, '12.6')}`"
+            f"no PyTorch 2.13 CUDA build is compiled for compute capability {', '.join(capabilities)}: "
+            f"install an older torch release that still supports it (`{python} -m pip install "
+            f"'torch<2.8' --index-url {TORCH_INDEX}/cu118`)"
         )
-    return torch_install_command(python, release, version)
+    needed = min_driver_for_cuda(wanted) or "?"
+    return (
+        f"no PyTorch CUDA build for these GPUs runs on driver {driver.version} (CUDA {driver.cuda_version}): "
+        f"upgrade the driver to >= {needed} (`sudo apt-get install nvidia-driver-{needed.split('.')[0]}`), "
+        f"then `{torch_install_command(python, wanted, version)}`"
+    )
 
 
 def tf_install_for_host(

@@ -131,7 +131,8 @@ def worker_report(run: CommandRun | None, framework: str) -> WorkerReport:
         if state == "bad_output":
             detail = f"{detail}: {exc}"
         return WorkerReport(framework, state, events=parse_log_events(run.stderr), detail=detail, **common)
-    warnings_text = "\n".join(w for w in data.get("warnings", []) if isinstance(w, str))
+    warnings = data.get("warnings")
+    warnings_text = "\n".join(w for w in warnings if isinstance(w, str)) if isinstance(warnings, list) else ""
     events = parse_log_events(run.stderr + "\n" + warnings_text)
     imported = data["import"]
     if imported.get("ok"):
