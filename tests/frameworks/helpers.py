@@ -19,24 +19,43 @@ def fixture(name: str) -> str:
     return (FIXTURES / name).read_text()
 
 
-def worker_run(worker: str, stdout: str = "", stderr: str = "", returncode: int | None = 0, **kw: Any) -> CommandRun:
-    return CommandRun(argv=(PYTHON, worker_path(worker)), returncode=returncode, stdout=stdout, stderr=stderr, **kw)
+def worker_run(
+    worker: str, stdout: str = "", stderr: str = "", returncode: int | None = 0, **kw: Any
+) -> CommandRun:
+    return CommandRun(
+        argv=(PYTHON, worker_path(worker)), returncode=returncode, stdout=stdout, stderr=stderr, **kw
+    )
 
 
 def nvml(driver: str, cuda_api: int, gpus: list[tuple[str, str, int]]) -> Value:
     """NVML readings in the nvml collector's shape: (name, compute capability, memory MiB) per GPU."""
-    return Value(name="nvml", data={
-        "driver_version": driver, "cuda_driver_version": cuda_api,
-        "gpus": [{"index": i, "name": n, "uuid": f"GPU-{i}", "pci.bus_id": f"00000000:0{i}:00.0",
-                  "memory.total": mem, "compute_cap": cc} for i, (n, cc, mem) in enumerate(gpus)],
-    })
+    return Value(
+        name="nvml",
+        data={
+            "driver_version": driver,
+            "cuda_driver_version": cuda_api,
+            "gpus": [
+                {
+                    "index": i,
+                    "name": n,
+                    "uuid": f"GPU-{i}",
+                    "pci.bus_id": f"00000000:0{i}:00.0",
+                    "memory.total": mem,
+                    "compute_cap": cc,
+                }
+                for i, (n, cc, mem) in enumerate(gpus)
+            ],
+        },
+    )
 
 
 NO_NVML = Value(name="nvml", error="NVMLError_LibraryNotFound: NVML Shared Library Not Found")
 
 
 def evidence(
-    torch: CommandRun | None = None, tf: CommandRun | None = None, system: Value = NO_NVML,
+    torch: CommandRun | None = None,
+    tf: CommandRun | None = None,
+    system: Value = NO_NVML,
     env: dict[str, str] | None = None,
 ) -> Evidence:
     ev = Evidence()

@@ -47,8 +47,10 @@ def test_cudnn_mismatch_versions():
 
 
 def test_torch_cudnn_incompatibility_uses_tuples():
-    line = ("RuntimeError: cuDNN version incompatibility: PyTorch was compiled  against (9, 1, 0) but found "
-            "runtime version (8, 9, 2). PyTorch already comes bundled with cuDNN.")
+    line = (
+        "RuntimeError: cuDNN version incompatibility: PyTorch was compiled  against (9, 1, 0) but found "
+        "runtime version (8, 9, 2). PyTorch already comes bundled with cuDNN."
+    )
     (event,) = parse_log_events(line)
     assert tuple_version(event.fields["compiled"]) == "9.1.0"
     assert tuple_version(event.fields["loaded"]) == "8.9.2"
@@ -64,7 +66,9 @@ def test_cuinit_and_kernel_driver():
     assert events[1].fields["reason"] == "/proc/driver/nvidia/version does not exist"
 
 
-@pytest.mark.parametrize("name,cuda", [("torch_driver_too_old.log", "11.4"), ("torch_driver_too_old_warning.log", "11.0")])
+@pytest.mark.parametrize(
+    "name,cuda", [("torch_driver_too_old.log", "11.4"), ("torch_driver_too_old_warning.log", "11.0")]
+)
 def test_driver_too_old_found_version(name, cuda):
     (event,) = parse_log_events(fixture(name))
     assert event.kind == "driver_too_old"
@@ -75,7 +79,16 @@ def test_sm120_warning():
     events = parse_log_events(fixture("torch_sm120.log"))
     assert [e.kind for e in events] == ["capability_unsupported", "supported_capabilities"]
     assert events[0].fields == {"name": "NVIDIA GeForce RTX 5090", "sm": "sm_120"}
-    assert events[1].fields["archs"].split() == ["sm_50", "sm_60", "sm_61", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
+    assert events[1].fields["archs"].split() == [
+        "sm_50",
+        "sm_60",
+        "sm_61",
+        "sm_70",
+        "sm_75",
+        "sm_80",
+        "sm_86",
+        "sm_90",
+    ]
 
 
 def test_old_gpu_and_no_kernel_image():
@@ -85,7 +98,12 @@ def test_old_gpu_and_no_kernel_image():
 
 def test_misc_cuda_initialisation_errors():
     assert kinds("torch_misc_cuda_init.log") == [
-        "forward_compat_unsupported", "cuda_unknown_error", "driver_insufficient", "devices_busy", "torch_not_cuda"]
+        "forward_compat_unsupported",
+        "cuda_unknown_error",
+        "driver_insufficient",
+        "devices_busy",
+        "torch_not_cuda",
+    ]
 
 
 def test_too_late_errors():
@@ -131,5 +149,12 @@ def test_worker_output_parser_raises_only_parse_error(text):
 @given(st.text(), st.text(), st.one_of(st.none(), st.integers(-64, 255)))
 def test_worker_report_never_raises(stdout, stderr, code):
     report = worker_report(worker_run(TORCH, stdout, stderr, code), "torch")
-    assert report.state in {"ok", "not_installed", "import_failed", "crashed", "timed_out", "not_started",
-                            "bad_output"}
+    assert report.state in {
+        "ok",
+        "not_installed",
+        "import_failed",
+        "crashed",
+        "timed_out",
+        "not_started",
+        "bad_output",
+    }
