@@ -209,7 +209,7 @@ def test_timed_out_worker():
 
 
 def test_not_installed_is_a_skip_with_the_install_command():
-    out = '{"worker": "torch", "import": {"ok": false, "not_installed": true, "error": "ModuleNotFoundError"}}'
+    out = '{"worker": "torch", "import": {"ok": false, "not_installed": true, "error": "ModuleNotFound"}}'
     ev = evidence(torch=worker_run(TORCH, out), system=nvml("570.124.06", 12080, [RTX3090]))
     result = one(ev, "torch.install")
     assert result.status is Status.SKIP
