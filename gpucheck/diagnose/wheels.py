@@ -87,6 +87,16 @@ def torch_cuda_build_for(driver_cuda: str | None, capabilities: Sequence[str]) -
     return max(fitting, key=_release_key) if fitting else None
 
 
+def oldest_torch_build_for(capabilities: Sequence[str]) -> str | None:
+    """The oldest PyTorch CUDA build whose architectures cover every GPU (the smallest driver upgrade)."""
+    fitting = [
+        r
+        for r, archs in TORCH_CUDA_BUILDS.items()
+        if all(arch_list_supports(archs, cc) for cc in capabilities)
+    ]
+    return min(fitting, key=_release_key) if fitting else None
+
+
 def torch_index_url(release: str) -> str:
     """``12.6`` → ``https://download.pytorch.org/whl/cu126``."""
     return f"{TORCH_INDEX}/cu{release.replace('.', '')}"

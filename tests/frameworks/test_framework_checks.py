@@ -78,7 +78,7 @@ def test_sm120_with_a_cuda_13_driver_gets_cu130():
         system=nvml("580.65.06", 13000, [("NVIDIA GeForce RTX 5090", "12.0", 32607)]),
     )
     assert (
-        "torch==2.6.0 --index-url https://download.pytorch.org/whl/cu130"
+        "install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu130"
         in one(ev, "framework.arch").remediation
     )
 

@@ -43,7 +43,7 @@ def _cpu_build(facts: Facts, report: WorkerReport, gpus: str) -> Finding | None:
         fix = torch_install_for_host(facts, report.python, version)
         return failed(
             f"torch {version} is a CPU-only build (torch.version.cuda is None) on a host with {gpus}",
-            f"Install the CUDA build the driver runs: `{fix}`",
+            f"Install the CUDA build the driver runs: {fix}",
             evidence=report.evidence,
             data={"framework": "torch", "version": version},
         )
@@ -53,7 +53,7 @@ def _cpu_build(facts: Facts, report: WorkerReport, gpus: str) -> Finding | None:
         return failed(
             f"TensorFlow {version} is built without CUDA (tf.test.is_built_with_cuda() is False"
             f"{', package tensorflow-cpu' if cpu_package else ''}) on a host with {gpus}",
-            f"Install the CUDA build: `{fix}` (Linux or WSL2 only; native Windows has no GPU "
+            f"Install the CUDA build: {fix} (Linux or WSL2 only; native Windows has no GPU "
             "TensorFlow after 2.10).",
             evidence=report.evidence,
             data={"framework": "tensorflow", "version": version},
@@ -114,14 +114,14 @@ def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
     alternative = (
         torch_install_for_host(facts, report.python)
         if report.framework == "torch"
-        else f"{report.python} -m pip install 'tensorflow<2.14'"
+        else f"`{report.python} -m pip install 'tensorflow<2.14'`"
     )
     return failed(
         f"{report.framework} {report.get('build', 'version')} is built for CUDA {cuda}, but driver "
         f"{driver.version} supports only CUDA {driver.cuda_version}"
         + (f' (torch: "{too_old[0].line[:120]}")' if too_old else ""),
         f"Upgrade the driver to >= {needed} (`sudo apt-get install nvidia-driver-{needed.split('.')[0]}`), "
-        f"or install a build for the driver's CUDA: `{alternative}`",
+        f"or install a build for the driver's CUDA: {alternative}",
         evidence=_evidence(facts, report),
         data={"build_cuda": cuda, "driver": driver.version},
     )
@@ -167,17 +167,11 @@ def check_arch(facts: Facts) -> Iterator[Finding]:
             continue
         side = "newer" if newer_than_build(archs, cc) else "older"
         fix = torch_install_for_host(facts, report.python, report.get("build", "version"))
-        if side == "older":
-            fix = (
-                f"{fix} — if that build still lacks {sm_name(cc)}, use an older torch release that "
-                f"supports it, e.g. `{report.python} -m pip install torch --index-url "
-                "https://download.pytorch.org/whl/cu126`"
-            )
         yield failed(
             f"{name} has compute capability {cc} ({sm_name(cc)}), {side} than every architecture torch "
             f"{report.get('build', 'version')} was compiled for: {' '.join(archs)} — kernels fail with "
             '"no kernel image is available for execution on the device"',
-            f"Install a build compiled for {sm_name(cc)}: `{fix}`",
+            f"Install a build compiled for {sm_name(cc)}: {fix}",
             evidence=_evidence(facts, report),
             data={"capability": cc, "arch_list": archs},
         )

@@ -46,7 +46,7 @@ def _library_failure(report: WorkerReport, facts: Facts) -> Finding | None:
                 else ""
             ),
             f"Install the CUDA libraries this TensorFlow expects as wheels: "
-            f"`{tf_install_for_host(facts, report.python, report.get('build', 'version'))}`; or add the "
+            f"{tf_install_for_host(facts, report.python, report.get('build', 'version'))}; or add the "
             "directory holding them to `/etc/ld.so.conf.d/cuda.conf` and run `sudo ldconfig`.",
             evidence=report.evidence,
             data={"missing": libs, "requested": requested},

@@ -14,13 +14,14 @@ from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.parse.framework_workers import WorkerReport
 from gpucheck.diagnose.wheels import (
     TORCH_INDEX,
+    oldest_torch_build_for,
     tf_gpu_install_command,
     torch_cuda_build_for,
     torch_install_command,
 )
 
-NEWEST_CUDA = "99.9"
-"""No driver limit: the newest build whose architectures cover the GPUs."""
+TABLE_VERSION = "2.13."
+"""The torch release whose CUDA builds ``gpucheck.diagnose.wheels.TORCH_CUDA_BUILDS`` lists."""
 PACKAGES = {"torch": "torch", "tensorflow": "tensorflow"}
 NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
 IMPORTS = {"torch": "import torch", "tensorflow": "import tensorflow"}
@@ -53,7 +54,7 @@ def install_finding(report: WorkerReport, install: str) -> Finding:
             f"`{IMPORTS[report.framework]}` fails in {report.python}: {report.detail}",
             f"Reproduce with `{reproduce(report)}`; reinstall it in that environment: "
             f"`{report.python} -m pip install --force-reinstall {PACKAGES[report.framework]}` "
-            f"(or the CUDA build: `{install}`).",
+            f"(or the build for this host: {install}).",
             evidence=report.evidence,
             data={**data, "error": report.detail},
         )
@@ -102,14 +103,16 @@ def host_capabilities(facts: Facts) -> list[str]:
 def torch_install_for_host(facts: Facts, python: str, version: str | None = None) -> str:
     """The exact torch install for this host: the CUDA build the driver runs, or the CPU build."""
     driver, gpus = facts.of(driver_info), facts.of(gpu_inventory)
+    # NOTE: the build table is torch 2.13's; another installed version is replaced by the newest release.
+    version = version if version and version.startswith(TABLE_VERSION) else None
     if not gpus or not driver.cuda_version:
         spec = f"torch=={version.split('+')[0]}" if version else "torch"
-        return f"{python} -m pip install {spec} --index-url {TORCH_INDEX}/cpu"
+        return f"`{python} -m pip install {spec} --index-url {TORCH_INDEX}/cpu`"
     capabilities = host_capabilities(facts)
     release = torch_cuda_build_for(driver.cuda_version, capabilities)
     if release is not None:
-        return torch_install_command(python, release, version)
-    wanted = torch_cuda_build_for(NEWEST_CUDA, capabilities)
+        return f"`{torch_install_command(python, release, version)}`"
+    wanted = oldest_torch_build_for(capabilities)
     if wanted is None:
         return (
             f"no PyTorch 2.13 CUDA build is compiled for compute capability {', '.join(capabilities)}: "
@@ -129,5 +132,5 @@ def tf_install_for_host(
 ) -> str:
     """The exact TensorFlow install for this host: the CUDA build with a GPU, tensorflow-cpu without."""
     if not facts.of(gpu_inventory):
-        return f"{python} -m pip install tensorflow-cpu"
-    return tf_gpu_install_command(python, version, cpu_package)
+        return f"`{python} -m pip install tensorflow-cpu`"
+    return f"`{tf_gpu_install_command(python, version, cpu_package)}`"
