@@ -67,6 +67,22 @@ def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
+def _ensure_runtime(runtimes: dict[str, Any], name: str, path: str | None) -> list[str]:
+    """Add the runtime entry (nvidia-ctk's shape) or give an existing one the path asked for."""
+    entry = runtimes.get(name)
+    if entry is None:
+        runtimes[name] = {"path": path or DEFAULT_RUNTIME_PATH, "args": []}
+        return [f"add runtimes.{name} (path {path or DEFAULT_RUNTIME_PATH})"]
+    if not isinstance(entry, dict):
+        raise RefusedError(f"runtimes.{name} is not a JSON object; fix it by hand first")
+    if not entry.get("path") or (path and entry.get("path") != path):
+        new = path or DEFAULT_RUNTIME_PATH
+        was = entry.get("path")
+        entry["path"] = new
+        return [f"set runtimes.{name}.path to {new} (was {was!r})"]
+    return []
+
+
 def plan_runtime_config(
     path: str,
     original: str | None,
@@ -83,16 +99,7 @@ def plan_runtime_config(
     data = load_json_object(original) if original is not None and original.strip() else {}
     changes: list[str] = []
     runtimes = _object(data, "runtimes", "runtimes")
-    entry = runtimes.get(runtime_name)
-    if entry is None:
-        runtimes[runtime_name] = {"path": runtime_path or DEFAULT_RUNTIME_PATH, "args": []}
-        changes.append(f"add runtimes.{runtime_name} (path {runtime_path or DEFAULT_RUNTIME_PATH})")
-    elif not isinstance(entry, dict):
-        raise RefusedError(f"runtimes.{runtime_name} is not a JSON object; fix it by hand first")
-    elif not entry.get("path") or (runtime_path and entry.get("path") != runtime_path):
-        new = runtime_path or DEFAULT_RUNTIME_PATH
-        changes.append(f"set runtimes.{runtime_name}.path to {new} (was {entry.get('path')!r})")
-        entry["path"] = new
+    changes.extend(_ensure_runtime(runtimes, runtime_name, runtime_path))
     if set_default and data.get("default-runtime") != runtime_name:
         was = data.get("default-runtime")
         was_text = "not set" if was is None else repr(was)

@@ -19,7 +19,12 @@ from gpucheck.diagnose.checks.container_advice import (
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
 from gpucheck.diagnose.parse.container_toolkit import ParseError, parse_cli_info, toolkit_facts
-from gpucheck.diagnose.parse.daemon_json import ConfigFile, docker_config_facts
+from gpucheck.diagnose.parse.daemon_json import (
+    ConfigFile,
+    DockerConfigFacts,
+    RuntimeEntry,
+    docker_config_facts,
+)
 from gpucheck.diagnose.parse.docker_daemon import (
     ConnectError,
     SmokeFailure,
@@ -210,37 +215,35 @@ def check_nvidia_runtime(facts: Facts) -> Finding:
     keys = (f"file:{file.path}", "docker_config_paths")
     entry = file.config.runtime("nvidia") if file.config else None
     tk = facts.of(toolkit_facts)
+    if entry is None and not tk.installed and not tk.driver_loaded:
+        return skipped("no NVIDIA driver or container toolkit on this host", evidence=keys)
     if entry is None:
-        if not tk.installed and not tk.driver_loaded:
-            return skipped("no NVIDIA driver or container toolkit on this host", evidence=keys)
         return warned(
-            f"no `nvidia` runtime in {file.path}: `docker run --runtime=nvidia` fails with "
-            "'unknown or invalid "
-            "runtime name: nvidia' (`--gpus all` works without it, through the toolkit's hook)",
+            f"no `nvidia` runtime in {file.path}: `docker run --runtime=nvidia` fails with 'unknown or "
+            "invalid runtime name: nvidia' (`--gpus all` works without it, through the toolkit's hook)",
             CONFIGURE,
             evidence=keys,
         )
-    spelling = {"args": "`args`, as nvidia-ctk writes it", "runtimeArgs": "legacy `runtimeArgs`"}.get(
-        entry.args_key or "", "no arguments key"
-    )
     if entry.path is None:
-        return (
-            passed(f"runtimes.nvidia uses runtimeType {entry.runtime_type}", evidence=keys)
-            if entry.runtime_type
-            else skipped("runtimes.nvidia has no path (see container.daemon_json)")
-        )
-    config = facts.of(docker_config_facts)
-    resolved = config.runtime_executables.get(entry.path)
-    data = {"path": entry.path, "resolved": resolved, "args_key": entry.args_key}
+        if entry.runtime_type:
+            return passed(f"runtimes.nvidia uses runtimeType {entry.runtime_type}", evidence=keys)
+        return skipped("runtimes.nvidia has no path (see container.daemon_json)")
+    return _runtime_path_finding(file, entry, facts.of(docker_config_facts), keys)
+
+
+def _runtime_path_finding(
+    file: ConfigFile, entry: RuntimeEntry, config: DockerConfigFacts, keys: tuple[str, ...]
+) -> Finding:
+    """A defined nvidia runtime: its path resolves, and its arguments are where dockerd reads them."""
+    path = entry.path or ""
+    resolved = config.runtime_executables.get(path)
+    data = {"path": path, "resolved": resolved, "args_key": entry.args_key}
     if not resolved:
-        where = (
-            "does not exist"
-            if entry.path.startswith("/")
-            else f"is not on dockerd's PATH ({':'.join(config.search_path)})"
-        )
+        where = "does not exist" if path.startswith("/") else \
+            f"is not on dockerd's PATH ({':'.join(config.search_path)})"
         return failed(
-            f"runtimes.nvidia.path {entry.path!r} in {file.path} {where}: containers fail with "
-            f"'exec: \"{entry.path}\": executable file not found in $PATH'",
+            f"runtimes.nvidia.path {path!r} in {file.path} {where}: containers fail with "
+            f"'exec: \"{path}\": executable file not found in $PATH'",
             f"{INSTALL_TOOLKIT}; or set the absolute path: gpucheck setup docker --runtime-path "
             "/usr/bin/nvidia-container-runtime --apply",
             evidence=keys,
@@ -249,13 +252,15 @@ def check_nvidia_runtime(facts: Facts) -> Finding:
     if entry.args_key == "args" and entry.args:
         # NOTE: moby's Runtime type reads only `runtimeArgs` (api/types/system/runtime.go); `args` is ignored.
         return warned(
-            f"runtimes.nvidia in {file.path} has arguments under `args` ({' '.join(entry.args)}), "
-            "which dockerd "
-            "ignores: it reads only `runtimeArgs`",
+            f"runtimes.nvidia in {file.path} has arguments under `args` ({' '.join(entry.args)}), which "
+            "dockerd ignores: it reads only `runtimeArgs`",
             f'Edit {file.path}: rename "args" to "runtimeArgs" under runtimes.nvidia, then {RESTART}',
             evidence=keys,
             data=data,
         )
+    spelling = {"args": "`args`, as nvidia-ctk writes it", "runtimeArgs": "legacy `runtimeArgs`"}.get(
+        entry.args_key or "", "no arguments key"
+    )
     default = (file.config.default_runtime if file.config else None) or "runc"
     return passed(
         f"runtimes.nvidia → {resolved} (spelling: {spelling}); default-runtime: {default}",

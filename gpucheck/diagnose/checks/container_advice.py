@@ -43,55 +43,56 @@ PERSISTENCE = (
 )
 
 
+SMOKE_REMEDIES: dict[SmokeFailure, tuple[str, str]] = {
+    SmokeFailure.NO_GPU_DEVICE_DRIVER: (
+        "dockerd has no device driver for `--gpus`: the NVIDIA Container Toolkit is missing, or Docker was "
+        "not restarted after installing it (Docker from snap is not supported)",
+        INSTALL_TOOLKIT,
+    ),
+    SmokeFailure.UNKNOWN_RUNTIME: ("dockerd does not know the runtime '{detail}'", CONFIGURE),
+    SmokeFailure.RUNTIME_NOT_FOUND: (
+        "daemon.json names the runtime executable '{detail}', which is not on dockerd's PATH",
+        INSTALL_TOOLKIT + "; or point the runtime at its absolute path: gpucheck setup docker "
+        "--runtime-path /usr/bin/nvidia-container-runtime --apply",
+    ),
+    SmokeFailure.CUDA_REQUIREMENT: (
+        "the image {image} requires CUDA >= {detail}, newer than the host driver supports",
+        "Upgrade the host driver to one supporting CUDA {detail}, or pick an image whose CUDA version is at "
+        "most the `CUDA Version` that `nvidia-smi` prints (e.g. --smoke-image "
+        "nvidia/cuda:12.0.1-base-ubuntu22.04)",
+    ),
+    SmokeFailure.NVML_NOT_LOADABLE: (
+        "the toolkit could not load libnvidia-ml.so.1 from the host: the driver is missing or not in the "
+        "linker cache",
+        NVML_LIBRARY,
+    ),
+    SmokeFailure.DRIVER_TIMEOUT: ("the driver did not answer the toolkit in time", PERSISTENCE),
+    SmokeFailure.CDI_UNRESOLVABLE: (
+        "the CDI device {detail} is not in any spec dockerd read",
+        GENERATE_CDI + ", then " + RESTART,
+    ),
+    SmokeFailure.IMAGE_UNAVAILABLE: (
+        "the image {image} is not present and could not be pulled",
+        "docker pull {image} (or pass a local CUDA image with --smoke-image IMAGE)",
+    ),
+    SmokeFailure.NVIDIA_SMI_FAILED: (
+        "the container started but nvidia-smi failed inside it",
+        "Compare with `nvidia-smi` on the host; if the host works, regenerate the toolkit's view: "
+        + GENERATE_CDI + " and " + RESTART,
+    ),
+    SmokeFailure.OTHER: (
+        "the GPU container failed with an error gpucheck does not recognise",
+        "docker run --rm --gpus all {image} nvidia-smi, and read the daemon log: sudo journalctl -u docker",
+    ),
+}
+"""Failure → (cause, remediation) templates; ``smoke_remedy`` fills in ``{detail}`` and ``{image}``."""
+
+
 def smoke_remedy(failure: SmokeFailure, detail: str, image: str) -> tuple[str, str]:
     """What a smoke failure means and the exact fix, as (cause, remediation)."""
-    table: dict[SmokeFailure, tuple[str, str]] = {
-        SmokeFailure.NO_GPU_DEVICE_DRIVER: (
-            "dockerd has no device driver for `--gpus`: the NVIDIA Container Toolkit is missing, "
-            "or Docker was "
-            "not restarted after installing it (Docker from snap is not supported)",
-            INSTALL_TOOLKIT,
-        ),
-        SmokeFailure.UNKNOWN_RUNTIME: (
-            f"dockerd does not know the runtime {detail or 'nvidia'!r}",
-            CONFIGURE,
-        ),
-        SmokeFailure.RUNTIME_NOT_FOUND: (
-            f"daemon.json names the runtime executable {detail!r}, which is not on dockerd's PATH",
-            f"{INSTALL_TOOLKIT}; or point the runtime at its absolute path: gpucheck setup docker "
-            "--runtime-path /usr/bin/nvidia-container-runtime --apply",
-        ),
-        SmokeFailure.CUDA_REQUIREMENT: (
-            f"the image {image} requires CUDA >= {detail}, newer than the host driver supports",
-            f"Upgrade the host driver to one supporting CUDA {detail}, or pick an image whose CUDA "
-            "version is at most the `CUDA Version` that `nvidia-smi` prints "
-            "(e.g. --smoke-image nvidia/cuda:12.0.1-base-ubuntu22.04)",
-        ),
-        SmokeFailure.NVML_NOT_LOADABLE: (
-            "the toolkit could not load libnvidia-ml.so.1 from the host: the driver is missing or not in the "
-            "linker cache",
-            NVML_LIBRARY,
-        ),
-        SmokeFailure.DRIVER_TIMEOUT: ("the driver did not answer the toolkit in time", PERSISTENCE),
-        SmokeFailure.CDI_UNRESOLVABLE: (
-            f"the CDI device {detail} is not in any spec dockerd read",
-            f"{GENERATE_CDI}, then {RESTART}",
-        ),
-        SmokeFailure.IMAGE_UNAVAILABLE: (
-            f"the image {image} is not present and could not be pulled",
-            f"docker pull {image} (or pass a local CUDA image with --smoke-image IMAGE)",
-        ),
-        SmokeFailure.NVIDIA_SMI_FAILED: (
-            "the container started but nvidia-smi failed inside it",
-            "Compare with `nvidia-smi` on the host; if the host works, regenerate the toolkit's view: "
-            f"{GENERATE_CDI} and {RESTART}",
-        ),
-    }
-    return table.get(
-        failure,
-        (
-            "the GPU container failed with an error gpucheck does not recognise",
-            f"docker run --rm --gpus all {image} nvidia-smi, and read the daemon log: "
-            "sudo journalctl -u docker",
-        ),
-    )
+    cause, remedy = SMOKE_REMEDIES.get(failure, SMOKE_REMEDIES[SmokeFailure.OTHER])
+    values = {"detail": detail or "nvidia", "image": image}
+    # NOTE: str.replace, not str.format: an image name or a path could hold literal braces
+    for key, value in values.items():
+        cause, remedy = cause.replace("{" + key + "}", value), remedy.replace("{" + key + "}", value)
+    return cause, remedy

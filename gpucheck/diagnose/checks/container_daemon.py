@@ -18,7 +18,7 @@ from gpucheck.diagnose.checks.container_advice import (
 )
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
-from gpucheck.diagnose.parse.cdi import cdi_facts
+from gpucheck.diagnose.parse.cdi import CdiFacts, cdi_facts
 from gpucheck.diagnose.parse.container_toolkit import toolkit_facts
 from gpucheck.diagnose.parse.docker_daemon import (
     ConnectError,
@@ -44,56 +44,50 @@ def check_daemon(facts: Facts) -> Finding:
     keys = ("docker_daemon",)
     if reason:
         return skipped(reason, evidence=keys)
-    if live.reachable:
-        dirs = ", ".join(live.cdi_spec_dirs) if live.cdi_spec_dirs else "CDI off"
-        return passed(
-            f"Docker {live.server_version} at {_where(live)}{' (rootless)' if live.rootless else ''}; "
-            "runtimes: "
-            f"{', '.join(live.runtimes)}; default runtime: {live.default_runtime}; CDI spec dirs: {dirs}",
-            evidence=keys,
-            data={
-                "server_version": live.server_version,
-                "runtimes": list(live.runtimes),
-                "default_runtime": live.default_runtime,
-                "cdi_spec_dirs": live.cdi_spec_dirs,
-            },
-        )
-    kind, error = live.error_kind, live.error or "no evidence"
+    if not live.reachable:
+        return _unreachable(live, keys)
+    dirs = ", ".join(live.cdi_spec_dirs) if live.cdi_spec_dirs else "CDI off"
+    return passed(
+        f"Docker {live.server_version} at {_where(live)}{' (rootless)' if live.rootless else ''}; runtimes: "
+        f"{', '.join(live.runtimes)}; default runtime: {live.default_runtime}; CDI spec dirs: {dirs}",
+        evidence=keys,
+        data={
+            "server_version": live.server_version,
+            "runtimes": list(live.runtimes),
+            "default_runtime": live.default_runtime,
+            "cdi_spec_dirs": live.cdi_spec_dirs,
+        },
+    )
+
+
+def _unreachable(live: LiveDaemon, keys: tuple[str, ...]) -> Finding:
+    """Why the daemon could not be reached, with the exact fix for each known reason."""
+    kind, error, where = live.error_kind, live.error or "no evidence", _where(live)
     if kind is ConnectError.SDK_MISSING:
         return warned(
             "the Docker SDK for Python is not installed, so the live daemon was not checked",
             "pip install 'docker>=7.1' (or: pip install 'gpucheck[docker]')",
             evidence=keys,
         )
-    if kind is ConnectError.SOCKET_MISSING:
-        return failed(
-            f"no Docker daemon socket at {_where(live)}: dockerd is not running ({error})",
+    summary, remedy = {
+        ConnectError.SOCKET_MISSING: (
+            f"no Docker daemon socket at {where}: dockerd is not running",
             START_DOCKER,
-            evidence=keys,
-            data={"error_kind": kind.value},
-        )
-    if kind is ConnectError.PERMISSION_DENIED:
-        return failed(
-            f"permission denied on the Docker socket {_where(live)}: this user is not in the `docker` "
-            f"group ({error})",
+        ),
+        ConnectError.PERMISSION_DENIED: (
+            f"permission denied on the Docker socket {where}: this user is not in the `docker` group",
             DOCKER_GROUP,
-            evidence=keys,
-            data={"error_kind": kind.value},
-        )
-    if kind is ConnectError.REFUSED:
-        return failed(
-            f"the Docker socket {_where(live)} exists but nothing answers: dockerd stopped or crashed "
-            f"({error})",
+        ),
+        ConnectError.REFUSED: (
+            f"the Docker socket {where} exists but nothing answers: dockerd stopped or crashed",
             f"{RESTART}; if it does not come up: sudo journalctl -u docker -n 50",
-            evidence=keys,
-            data={"error_kind": kind.value},
-        )
-    return failed(
-        f"the Docker daemon at {_where(live)} did not answer: {error}",
+        ),
+    }.get(kind or ConnectError.OTHER, (
+        f"the Docker daemon at {where} did not answer",
         "Run `docker info` for the daemon's own error, and `sudo journalctl -u docker -n 50`",
-        evidence=keys,
-        data={"error_kind": "other"},
-    )
+    ))
+    data = {"error_kind": kind.value if kind else "other"}
+    return failed(f"{summary} ({error})", remedy, evidence=keys, data=data)
 
 
 def _drift(facts: Facts) -> list[str]:
@@ -172,21 +166,8 @@ def check_cdi(facts: Facts) -> Iterator[Finding]:
     keys = ("cdi_spec_dirs",) + tuple(f"file:{f.path}" for f in cdi.files)
     cdi_on = bool(live.cdi_spec_dirs) or bool(config and config.config and config.config.cdi_enabled)
     gpus = cdi.devices("nvidia.com/gpu")
-    for spec in (f for f in cdi.files if f.error):
-        yield failed(
-            f"CDI spec {spec.path} cannot be read: {spec.error}",
-            f"sudo rm {spec.path} && {GENERATE_CDI}",
-            evidence=keys,
-        )
-    missing = sorted(path for path, ok in cdi.hook_executables.items() if not ok)
-    if missing:
-        yield failed(
-            f"CDI hooks named by the specs do not exist or are not executable: {', '.join(missing)}; "
-            "containers using these devices fail to start",
-            f"sudo apt-get install --reinstall -y nvidia-container-toolkit, then {GENERATE_CDI}",
-            evidence=keys,
-            data={"missing_hooks": missing},
-        )
+    problems = list(_cdi_problems(cdi, keys))
+    yield from problems
     if gpus:
         yield passed(
             f"CDI devices: {', '.join(gpus)} (specs in {', '.join(cdi.existing_dirs)})",
@@ -207,14 +188,32 @@ def check_cdi(facts: Facts) -> Iterator[Finding]:
             GENERATE_CDI,
             evidence=keys,
         )
-    elif not cdi.files:
+    elif not problems:
+        kinds = sorted({f.spec.kind for f in cdi.files if f.spec})
         yield skipped(
+            f"CDI specs here are for {', '.join(kinds)}, none for nvidia.com/gpu" if kinds else
             f"no CDI specs in {', '.join(cdi.dirs)} (CDI is optional; `--gpus` does not need it)",
             evidence=keys,
         )
-    elif not missing and not any(f.error for f in cdi.files):
-        kinds = sorted({f.spec.kind for f in cdi.files if f.spec})
-        yield skipped(f"CDI specs here are for {', '.join(kinds)}, none for nvidia.com/gpu", evidence=keys)
+
+
+def _cdi_problems(cdi: CdiFacts, keys: tuple[str, ...]) -> Iterator[Finding]:
+    """Specs that do not parse, and hooks they name that are not there."""
+    for spec in (f for f in cdi.files if f.error):
+        yield failed(
+            f"CDI spec {spec.path} cannot be read: {spec.error}",
+            f"sudo rm {spec.path} && {GENERATE_CDI}",
+            evidence=keys,
+        )
+    missing = sorted(path for path, ok in cdi.hook_executables.items() if not ok)
+    if missing:
+        yield failed(
+            f"CDI hooks named by the specs do not exist or are not executable: {', '.join(missing)}; "
+            "containers using these devices fail to start",
+            f"sudo apt-get install --reinstall -y nvidia-container-toolkit, then {GENERATE_CDI}",
+            evidence=keys,
+            data={"missing_hooks": missing},
+        )
 
 
 @check("container.smoke", title="GPU container runs nvidia-smi", needs=("container_smoke", "docker_daemon"))
