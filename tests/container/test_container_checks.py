@@ -402,3 +402,13 @@ def test_xdg_config_home_moves_the_rootless_file(gpu_host):
     env = base_env(fake, DOCKER_HOST=MISSING_SOCKET, XDG_CONFIG_HOME="/cfg")
     evidence = container_evidence(root, env)
     assert evidence.file("/cfg/docker/daemon.json").content == '{"debug": true}'
+
+
+def test_smoke_requested_with_the_daemon_down_is_skipped(invoke, gpu_host):
+    fake, root = gpu_host
+    env = base_env(fake, DOCKER_HOST=MISSING_SOCKET)
+    result = invoke(
+        "doctor", "--only", "container.smoke", "--json", "--container-smoke", "--smoke-image", "x:1", env=env
+    )
+    (finding,) = findings_by_check(result.json())["container.smoke"]
+    assert finding["status"] == "skip" and "could not be reached" in finding["summary"]

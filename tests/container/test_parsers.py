@@ -262,3 +262,30 @@ def test_recorded_smoke_errors_are_classified(text, kind, detail):
 )
 def test_connect_errors_are_classified(error, kind):
     assert classify_connect_error(error) is kind
+
+
+@pytest.mark.parametrize(
+    ("header", "image"),
+    [
+        (
+            (TOOLKIT.parent / "toolkit" / "nvidia-smi-header-550.txt").read_text(),
+            "nvidia/cuda:12.0.1-base-ubuntu22.04",
+        ),
+        (
+            "| NVIDIA-SMI 455.23.04    Driver Version: 455.23.04    CUDA Version: 11.1     |",
+            "nvidia/cuda:11.0.3-base-ubuntu20.04",
+        ),
+        (
+            "| NVIDIA-SMI 580.65.06   Driver Version: 580.65.06   CUDA Version: 13.0  |",
+            "nvidia/cuda:13.0.0-base-ubuntu24.04",
+        ),
+        (
+            "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
+            "nvidia/cuda:12.0.1-base-ubuntu22.04",
+        ),
+    ],
+)
+def test_default_smoke_image_satisfies_the_driver(header, image):
+    from gpucheck.collect.sources.docker_daemon import default_smoke_image
+
+    assert default_smoke_image(header) == image
