@@ -275,7 +275,7 @@ def test_connect_errors_are_classified(error, kind):
             "| NVIDIA-SMI 455.23.04    Driver Version: 455.23.04    CUDA Version: 11.1     |",
             "nvidia/cuda:11.0.3-base-ubuntu20.04",
         ),
-        (
+        (  # synthetic line (no recorded R580 header in the references): only the CUDA field matters here
             "| NVIDIA-SMI 580.65.06   Driver Version: 580.65.06   CUDA Version: 13.0  |",
             "nvidia/cuda:13.0.0-base-ubuntu24.04",
         ),
