@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,18 +10,24 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from gpucheck.ci.config import ExpectationError
+from gpucheck.ci.detect import CiSystem, resolve_ci
+from gpucheck.cli.ci_output import ci_stdout_taken, emit_github, emit_gitlab, read_expectations
 from gpucheck.cli.exit_codes import ExitCode
 from gpucheck.collect.evidence import Evidence
 from gpucheck.collect.registry import CollectContext, collect
 from gpucheck.collect.snapshot import SnapshotError, read_snapshot, write_snapshot
 from gpucheck.collect.sources.frameworks import PRECISIONS, parse_logical_gpus
 from gpucheck.collect.sysroot import Sysroot
+from gpucheck.diagnose.checks.expectations import unused_checks
 from gpucheck.diagnose.finding import Report
 from gpucheck.diagnose.registry import LAYERS, UnknownSelectionError, load_checks, needed_collectors, select_checks
 from gpucheck.pipeline import DoctorOptions, doctor
 from gpucheck.report.console import render_console
+from gpucheck.report.gitlab import default_junit_path
 from gpucheck.report.json_report import render_json
 from gpucheck.report.junit_xml import render_junit
+from gpucheck.report.markdown import render_markdown
 from gpucheck.report.theme import THEME
 
 
@@ -62,6 +69,25 @@ def doctor_command(
     precision: str = typer.Option(
         "auto", "--precision", help="Mixed precision you train with: auto, fp16, bf16, fp32 (checked per GPU)"
     ),
+    config: Path | None = typer.Option(None, "--config", help="TOML file with an [expect] table."),
+    expect_gpus: int | None = typer.Option(None, "--expect-gpus", help="Expect exactly N GPUs."),
+    expect_gpu_name: str | None = typer.Option(
+        None, "--expect-gpu-name", help="Expect every GPU name to match this regex (case-insensitive)."
+    ),
+    expect_driver: str | None = typer.Option(
+        None, "--expect-driver", help="Expect the driver version to match SPEC ('>=550,<560'; '550': 550.x)."
+    ),
+    expect_cuda: str | None = typer.Option(
+        None, "--expect-cuda", help="Expect the driver's CUDA version to match SPEC ('>=12.4')."
+    ),
+    expect_framework: list[str] | None = typer.Option(
+        None, "--expect-framework", help="Expect torch or tensorflow to see a GPU (repeatable)."
+    ),
+    expect_mem_gib: float | None = typer.Option(None, "--expect-mem-gib", help="Expect ≥ N GiB on each GPU."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the report as Markdown (for an issue)."),
+    ci: str = typer.Option(
+        "auto", "--ci", help="CI output: auto (from GITHUB_ACTIONS / GITLAB_CI), github, gitlab or none."
+    ),
 ) -> None:
     """Diagnose the NVIDIA driver, CUDA toolkit, frameworks and containers, and print the fixes."""
     options: dict[str, Any] = {"container_smoke": smoke_image or container_smoke, "precision": precision}
@@ -73,8 +99,19 @@ def doctor_command(
         raise _usage_error(str(exc)) from None
     if python and not Path(python).exists():
         raise _usage_error(f"--python {python}: no such interpreter")
+    if ci not in ("auto", *(c.value for c in CiSystem)) or (json_out and markdown):
+        raise _usage_error(f"--ci {ci}: choose auto, github, gitlab or none" if not json_out else
+                           "--json and --markdown both print to stdout: choose one")
+    try:
+        options["expectations"] = read_expectations(
+            config, gpus=expect_gpus, gpu_name=expect_gpu_name, driver=expect_driver, cuda=expect_cuda,
+            frameworks=expect_framework or (), mem_gib=expect_mem_gib,
+        )
+    except ExpectationError as exc:
+        raise _usage_error(str(exc)) from None
     opts = DoctorOptions(
-        sysroot=str(sysroot), python=python, only=_split(only), skip=_split(skip), timeout_s=timeout, options=options
+        sysroot=str(sysroot), python=python, only=_split(only), skip=_split(skip) + unused_checks(
+            options["expectations"]), timeout_s=timeout, options=options,
     )
     try:
         snapshot = read_snapshot(replay) if replay is not None else None
@@ -82,18 +119,32 @@ def doctor_command(
     except (SnapshotError, UnknownSelectionError) as exc:
         raise _usage_error(str(exc)) from None
     code = exit_code_for(report, strict=strict)
-    emit_report(report, code, json_out=json_out, junit=junit, verbose=verbose, evidence=evidence)
+    emit_report(
+        report, code, json_out=json_out, junit=junit, verbose=verbose, evidence=evidence, markdown=markdown,
+        ci=resolve_ci(ci, os.environ),
+    )
     raise typer.Exit(int(code))
 
 
 def emit_report(
-    report: Report, code: ExitCode, *, json_out: bool, junit: Path | None, verbose: bool, evidence: Evidence
+    report: Report, code: ExitCode, *, json_out: bool, junit: Path | None, verbose: bool, evidence: Evidence,
+    markdown: bool = False, ci: CiSystem = CiSystem.NONE,
 ) -> None:
-    """Write the report in every format asked for."""
+    """Write the report in every format asked for, plus the CI's own output (annotations, sections)."""
+    if ci is CiSystem.GITLAB and junit is None:
+        junit = default_junit_path(os.environ)
     if junit is not None:
         junit.write_text(render_junit(report), encoding="utf-8")
+    if ci is CiSystem.GITHUB:
+        emit_github(report, os.environ, machine_stdout=json_out or markdown)
     if json_out:
         sys.stdout.write(render_json(report, exit_code=int(code)))
+        return
+    if markdown:
+        sys.stdout.write(render_markdown(report))
+        return
+    if ci_stdout_taken(ci, json_out=json_out, markdown=markdown):
+        emit_gitlab(report, verbose=verbose, evidence=evidence)
         return
     console = Console(theme=THEME, highlight=False)
     render_console(report, console, verbose=verbose, evidence=evidence)

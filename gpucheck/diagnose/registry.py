@@ -73,6 +73,8 @@ class Check:
     title: str
     needs: tuple[str, ...]
     func: CheckFunc
+    optional: bool = False
+    """Whether returning no finding is fine (a check of an expectation the user did not give)."""
 
     @property
     def layer(self) -> str:
@@ -83,8 +85,10 @@ class Check:
 CHECKS: dict[str, Check] = {}
 
 
-def check(check_id: str, *, title: str, needs: Sequence[str] = ()) -> Callable[[CheckFunc], CheckFunc]:
-    """Register a check under a stable ``layer.topic`` id."""
+def check(
+    check_id: str, *, title: str, needs: Sequence[str] = (), optional: bool = False
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check under a stable ``layer.topic`` id (``optional``: it may return no finding)."""
     layer = check_id.split(".", 1)[0]
     if layer not in LAYERS or "." not in check_id:
         raise ValueError(f"check id {check_id!r} must be '<layer>.<topic>' with a layer from LAYERS")
@@ -92,7 +96,7 @@ def check(check_id: str, *, title: str, needs: Sequence[str] = ()) -> Callable[[
     def register(func: CheckFunc) -> CheckFunc:
         if check_id in CHECKS and CHECKS[check_id].func is not func:
             raise ValueError(f"check {check_id!r} registered twice")
-        CHECKS[check_id] = Check(id=check_id, title=title, needs=tuple(needs), func=func)
+        CHECKS[check_id] = Check(id=check_id, title=title, needs=tuple(needs), func=func, optional=optional)
         return func
 
     return register
@@ -143,7 +147,7 @@ def run_check(c: Check, facts: Facts) -> list[Finding]:
     try:
         result = c.func(facts)
         findings = [result] if isinstance(result, Finding) else list(result or ())
-        if not findings:
+        if not findings and not c.optional:
             raise ValueError("check returned no finding")
     except Exception as exc:  # noqa: BLE001 - a broken check is an error finding, never a crash
         return [_stamp(c, errored(

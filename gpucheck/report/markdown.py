@@ -1,0 +1,82 @@
+"""The report as GitHub-flavoured Markdown: ``--markdown``, the GitHub job summary, pasting into an issue.
+
+Problems (fail, error, warn) come first with their fixes; every finding follows in a collapsed ``<details>``
+block, so a long passing report does not bury the one line that matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from gpucheck.diagnose.finding import Finding, Report, Status
+from gpucheck.diagnose.registry import LAYERS
+from gpucheck.report.console import summary_line
+
+STATUS_ICON = {
+    Status.PASS: "✅ pass",
+    Status.WARN: "⚠️ warn",
+    Status.FAIL: "❌ fail",
+    Status.SKIP: "⏭️ skip",
+    Status.ERROR: "💥 error",
+}
+"""How each status reads in a Markdown cell (icon for scanning, word for screen readers and grep)."""
+HEADLINE = {
+    Status.PASS: "passed",
+    Status.SKIP: "passed",
+    Status.WARN: "passed with warnings",
+    Status.ERROR: "could not check everything",
+    Status.FAIL: "failed",
+}
+
+
+def cell(text: str) -> str:
+    """Text made safe for one GFM table cell: pipes escaped, line breaks as ``<br>``."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A GFM table as lines (cells must already be escaped with ``cell``)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return lines
+
+
+def _ordered(findings: Iterable[Finding]) -> list[Finding]:
+    layers = list(LAYERS)
+    return sorted(findings, key=lambda f: layers.index(f.layer) if f.layer in layers else len(layers))
+
+
+def _problem_rows(report: Report) -> list[list[str]]:
+    problems = [f for f in _ordered(report.findings) if f.status in (Status.FAIL, Status.ERROR, Status.WARN)]
+    problems.sort(key=lambda f: -f.status.severity)
+    return [
+        [STATUS_ICON[f.status], f"`{f.check}`", cell(f.summary), cell(f.remediation) or "—"] for f in problems
+    ]
+
+
+def render_markdown(report: Report, *, title: str = "gpucheck doctor") -> str:
+    """The whole report as Markdown text."""
+    host = report.meta.get("hostname")
+    lines = [
+        f"## {title}: {HEADLINE[report.status]}" + (f" on `{host}`" if host else ""),
+        "",
+        summary_line(report),
+        "",
+    ]
+    problems = _problem_rows(report)
+    if problems:
+        lines += ["### Problems", "", *table(["Status", "Check", "Finding", "Fix"], problems), ""]
+    rows = [
+        [STATUS_ICON[f.status], cell(LAYERS.get(f.layer, f.layer)), f"`{f.check}`", cell(f.summary)]
+        for f in _ordered(report.findings)
+    ]
+    lines += [
+        "<details>",
+        f"<summary>All {len(rows)} findings</summary>",
+        "",
+        *table(["Status", "Layer", "Check", "Finding"], rows),
+        "",
+        "</details>",
+        "",
+    ]
+    return "\n".join(lines)
