@@ -1,4 +1,4 @@
-"""`gpucheck fleet report` on report sets made by the real doctor: disagreements, outliers, malformed members."""
+"""`gpucheck fleet report` on report sets made by the real doctor: disagreements, outliers, bad members."""
 
 from __future__ import annotations
 
@@ -114,7 +114,8 @@ def test_markdown_report(invoke, with_malformed: Path):
     result = invoke("fleet", "report", "--markdown", str(with_malformed))
     assert result.exit_code == 1
     md = result.stdout
-    assert md.startswith("## gpucheck fleet report\n\n6 nodes: 3 ok, 3 failing, 3 outliers; 4 report(s) unusable")
+    assert md.startswith("## gpucheck fleet report\n\n"
+                         "6 nodes: 3 ok, 3 failing, 3 outliers; 4 report(s) unusable")
     assert "| Node | Status | Driver | CUDA | Toolkit | GPUs | Differs from the fleet / fails |" in md
     assert "| gpu-a04 | ❌ fail | 535.104.05 | 12.2 | 12.4 | 2× NVIDIA H100 80GB HBM3 |" in md
     assert "| driver | 535.104.05 | 1 | gpu-a04 |" in md
