@@ -115,7 +115,8 @@ def test_slurm_recipe_runs_end_to_end(invoke, tmp_path: Path, fake_bin: FakeBin)
     )
     assert result.exit_code == 0, result.stderr
     text = script.read_text()
-    assert "#SBATCH --nodes=4\n#SBATCH --ntasks-per-node=1\n#SBATCH --gres=gpu:2\n#SBATCH --partition=gpu" in text
+    assert "#SBATCH --nodes=4\n#SBATCH --ntasks-per-node=1\n#SBATCH --gres=gpu:2\n" in text
+    assert "#SBATCH --partition=gpu\n" in text
     assert "srun --ntasks-per-node=1" in text
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     # A stand-in srun: drops its own options and runs the task once, as on a one-node allocation.
