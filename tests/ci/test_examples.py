@@ -1,4 +1,4 @@
-"""The example CI files pass their ecosystems' linters (offline) and call only gpucheck commands that exist."""
+"""The example CI files pass their linters (offline) and call only gpucheck commands that exist."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def _tool(name: str) -> str:
 def test_workflow_passes_actionlint():
     result = subprocess.run(
         [_tool("actionlint"), "-config-file", str(EXAMPLES / "github" / "actionlint.yaml"), str(WORKFLOW)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -37,15 +39,21 @@ def test_workflow_passes_actionlint():
 def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path):
     broken = tmp_path / "broken.yml"
     broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:"))
-    result = subprocess.run([_tool("actionlint"), "-config-file", str(EXAMPLES / "github" / "actionlint.yaml"),
-                             str(broken)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [_tool("actionlint"), "-config-file", str(EXAMPLES / "github" / "actionlint.yaml"), str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1 and "runs_on" in result.stdout
 
 
 def test_gitlab_job_passes_the_vendored_gitlab_ci_schema():
     result = subprocess.run(
         [_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(GITLAB)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -83,7 +91,9 @@ def test_examples_call_gpucheck_at_least_doctor_and_bench_smoke():
         assert {(source, "doctor"), (source, "bench-smoke")} <= called
 
 
-@pytest.mark.parametrize(("source", "words"), _commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v))
+@pytest.mark.parametrize(
+    ("source", "words"), _commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v)
+)
 def test_every_command_and_flag_the_examples_use_exists(source: str, words: list[str]):
     # NOTE: typer vendors its own click, so groups are recognised by their ``commands`` mapping.
     command = typer.main.get_command(app)
