@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from gpucheck.ci.config import build_expectations
 from gpucheck.collect.evidence import CollectorStatus
 from gpucheck.diagnose.finding import Status
 from gpucheck.diagnose.registry import Check, load_checks, run_check
-from tests.conftest import findings_by_check
+from tests.conftest import findings_by_check, run_gpucheck
 from tests.frameworks import helpers
 from tests.frameworks.helpers import TF, TORCH, fixture, nvml, worker_run
 
@@ -170,3 +171,29 @@ def test_optional_checks_may_return_nothing_but_others_may_not():
     assert run_check(optional, facts) == []
     required = Check(id="gpu.x", title="t", needs=(), func=lambda f: [])
     assert run_check(required, facts)[0].status is Status.ERROR
+
+
+@pytest.mark.gpu
+def test_a_real_gpu_machine_meets_the_contract_read_from_itself():
+    listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+    count = sum(1 for line in listed.splitlines() if line.startswith("GPU "))
+    result = run_gpucheck(
+        "doctor",
+        "--json",
+        "--ci",
+        "none",
+        "--only",
+        "driver,gpu,expect",
+        "--expect-gpus",
+        str(count),
+        "--expect-driver",
+        ">=1",
+        "--expect-cuda",
+        ">=1",
+        "--expect-mem-gib",
+        "1",
+    )
+    found = findings_by_check(result.json())
+    for check in ("expect.gpus", "expect.driver", "expect.cuda", "expect.mem_gib"):
+        assert found[check][0]["status"] == "pass", found[check]
+    assert found["expect.gpus"][0]["data"]["measured"] == count
