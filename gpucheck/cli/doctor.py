@@ -99,9 +99,10 @@ def doctor_command(
         raise _usage_error(str(exc)) from None
     if python and not Path(python).exists():
         raise _usage_error(f"--python {python}: no such interpreter")
-    if ci not in ("auto", *(c.value for c in CiSystem)) or (json_out and markdown):
-        raise _usage_error(f"--ci {ci}: choose auto, github, gitlab or none" if not json_out else
-                           "--json and --markdown both print to stdout: choose one")
+    if ci not in ("auto", *(c.value for c in CiSystem)):
+        raise _usage_error(f"--ci {ci}: choose auto, github, gitlab or none")
+    if json_out and markdown:
+        raise _usage_error("--json and --markdown both print to stdout: choose one")
     try:
         options["expectations"] = read_expectations(
             config, gpus=expect_gpus, gpu_name=expect_gpu_name, driver=expect_driver, cuda=expect_cuda,
