@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+pytest_plugins = ["tests.docker_engine"]  # the private Docker engine fixture for @pytest.mark.docker tests
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SYSTEM_PATH = "/usr/bin:/bin"
 """The PATH tests start from: the OS, without /usr/local/bin (which holds this machine's real nvcc)."""

@@ -1,0 +1,177 @@
+"""Pytest plugin: a real, private Docker engine for ``@pytest.mark.docker`` tests, and local stand-in images.
+
+The session-scoped ``docker_engine`` fixture starts Debian's dockerd on a private socket through
+``scripts/docker-engine.sh`` (flags from shared/reference/docker.md A1: no bridge, no iptables) the first
+time a test asks for it, and stops it when the session ends. Tests that use it are skipped with the
+script's reason when dockerd is not installed or will not start, unless ``GPUCHECK_REQUIRE_DOCKER=1``
+(set it in CI) turns that into a failure. ``GPUCHECK_TEST_DOCKER_HOST=unix:///...`` uses an engine that is
+already running and leaves it running.
+
+No registry is reachable from the test machines, so base images are made locally: ``busybox_rootfs``
+writes a deterministic tarball of a busybox-static root filesystem and ``DockerEngine.import_rootfs``
+imports it under any tag, e.g. ``nvidia/cuda:12.4.1-base-ubuntu22.04``, so a Dockerfile naming that tag
+builds offline (never pull).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINE_SCRIPT = REPO / "scripts" / "docker-engine.sh"
+BUSYBOX = Path("/bin/busybox")
+BUSYBOX_APPLETS = ("sh", "env", "cat", "echo", "ls", "true", "false", "id", "sleep", "printenv", "test")
+BASE_DIRS = ("bin", "etc", "root", "usr", "usr/bin", "usr/local", "usr/local/bin")
+
+
+@dataclass(frozen=True)
+class DockerEngine:
+    """A running engine: where it listens and an SDK client bound to it."""
+
+    host: str
+    """The DOCKER_HOST value, e.g. ``unix:///tmp/gpc-dockerd-x/docker.sock``."""
+    client: object
+    """A ``docker.DockerClient`` connected to ``host``."""
+    directory: Path | None
+    """The directory the session's engine owns, or None for an external engine."""
+
+    @property
+    def socket_path(self) -> Path:
+        """The engine's unix socket as a path."""
+        return Path(self.host.removeprefix("unix://"))
+
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """An environment (``base`` or os.environ) pointing docker clients at this engine."""
+        env = dict(os.environ if base is None else base)
+        env["DOCKER_HOST"] = self.host
+        return env
+
+    def import_rootfs(self, tar_bytes: bytes, tag: str, *, changes: tuple[str, ...] = ()) -> str:
+        """Import a root filesystem tarball as image ``tag`` (offline, like ``docker import``).
+
+        Returns:
+            The new image's id.
+        """
+        repository, _, tagname = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
+        api = self.client.api
+        # The engine answers with a progress stream; a failed import shows up as the tag being absent below.
+        api.import_image_from_data(tar_bytes, repository=repository, tag=tagname, changes=list(changes))
+        return self.client.images.get(tag).id
+
+
+def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), mode, 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, 0
+    tar.addfile(info)
+
+
+def _add_symlink(tar: tarfile.TarFile, name: str, target: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode, info.mtime = tarfile.SYMTYPE, target, 0o777, 0
+    tar.addfile(info)
+
+
+def busybox_rootfs(extra_files: Mapping[str, tuple[bytes, int]] | None = None) -> bytes:
+    """A deterministic tarball of a minimal root filesystem: static busybox, /etc/passwd, /tmp.
+
+    ``extra_files`` maps an absolute path inside the image to ``(content, mode)``, e.g. a script standing in
+    for ``/usr/bin/nvidia-smi`` that prints a recorded output. Needs Debian's busybox-static at /bin/busybox
+    (scripts/install-docker-engine.sh installs it).
+    """
+    if not BUSYBOX.is_file():
+        pytest.skip("busybox-static is not installed (/bin/busybox): run scripts/install-docker-engine.sh")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for d in BASE_DIRS:
+            _add_dir(tar, d)
+        _add_dir(tar, "tmp", 0o1777)
+        _add_file(tar, "bin/busybox", BUSYBOX.read_bytes(), 0o755)
+        for applet in BUSYBOX_APPLETS:
+            _add_symlink(tar, f"bin/{applet}", "busybox")
+        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+        _add_file(tar, "etc/group", b"root:x:0:\n")
+        for path, (content, mode) in sorted((extra_files or {}).items()):
+            parts = path.strip("/").split("/")
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) not in BASE_DIRS:
+                    _add_dir(tar, "/".join(parts[:i]))
+            _add_file(tar, "/".join(parts), content, mode)
+    return buf.getvalue()
+
+
+def _run_script(action: str, directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(ENGINE_SCRIPT), action, str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("GPUCHECK_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"GPUCHECK_REQUIRE_DOCKER=1 but the Docker engine is unavailable: {reason}")
+    pytest.skip(f"needs a Docker engine: {reason}")
+
+
+def _client(host: str) -> object:
+    try:
+        import docker
+    except ImportError:
+        _unavailable("the Docker SDK is not installed (pip install docker)")
+    try:
+        return docker.DockerClient(base_url=host, timeout=300)
+    except docker.errors.DockerException as exc:
+        _unavailable(f"no engine answers on {host}: {exc}")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    """A running private Docker engine for this test session (skips with the reason when there is none)."""
+    external = os.environ.get("GPUCHECK_TEST_DOCKER_HOST")
+    if external:
+        client = _client(external)
+        yield DockerEngine(host=external, client=client, directory=None)
+        client.close()
+        return
+    if shutil.which("dockerd") is None and not Path("/usr/sbin/dockerd").exists():
+        _unavailable("dockerd is not installed (scripts/install-docker-engine.sh installs docker.io)")
+    # A short path of our own: unix socket paths are limited to 107 bytes, and a per-session directory lets
+    # parallel test sessions each run their own engine.
+    directory = Path(tempfile.mkdtemp(prefix="gpc-dockerd-", dir="/tmp"))
+    started = _run_script("start", directory)
+    if started.returncode != 0:
+        _run_script("stop", directory)
+        _unavailable(f"scripts/docker-engine.sh start exited {started.returncode}: {started.stderr.strip()}")
+    host = started.stdout.strip().splitlines()[-1].removeprefix("DOCKER_HOST=")
+    client = _client(host)
+    try:
+        yield DockerEngine(host=host, client=client, directory=directory)
+    finally:
+        client.close()
+        _run_script("stop", directory)
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_engine: DockerEngine) -> str:
+    """A tiny local image ``gpucheck-test/busybox:local`` (CMD /bin/sh), imported once per session."""
+    tag = "gpucheck-test/busybox:local"
+    docker_engine.import_rootfs(busybox_rootfs(), tag, changes=('CMD ["/bin/sh"]',))
+    return tag
