@@ -79,11 +79,16 @@ def _schema_problem(doc: dict[str, Any]) -> str | None:
     return f"report schema {version} (gpucheck {writer}) is too old to merge: re-run that node's doctor"
 
 
+def _is_status(value: Any) -> bool:
+    # NOTE: a JSON list or object is unhashable, so test the type before the set membership.
+    return isinstance(value, str) and value in STATUSES
+
+
 def _findings_problem(findings: Any) -> str | None:
     if not isinstance(findings, list):
         return "'findings' is not a list"
     for i, f in enumerate(findings):
-        if not isinstance(f, dict) or not isinstance(f.get("check"), str) or f.get("status") not in STATUSES:
+        if not isinstance(f, dict) or not isinstance(f.get("check"), str) or not _is_status(f.get("status")):
             return f"finding {i} has no valid 'check' and 'status'"
         if not isinstance(f.get("data", {}), dict):
             return f"finding {i} ({f['check']}): 'data' is not an object"
@@ -103,7 +108,7 @@ def parse_report(text: str, source: str, *, name_from: str = "hostname") -> Node
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         return Rejected(source, f"not a gpucheck doctor report (no \"format\": \"{FORMAT}\")")
     problem = _schema_problem(doc) or _findings_problem(doc.get("findings"))
-    if problem is None and doc.get("status") not in STATUSES:
+    if problem is None and not _is_status(doc.get("status")):
         problem = f"status {doc.get('status')!r} is not one of {', '.join(sorted(STATUSES))}"
     if problem is not None:
         return Rejected(source, problem)

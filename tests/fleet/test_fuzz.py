@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from gpucheck.ci.config import ExpectationError, VersionSpec
 from gpucheck.fleet.load import NodeReport, Rejected, parse_report
 from gpucheck.fleet.merge import merge
+from gpucheck.fleet.render import render_json, render_markdown
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -48,7 +49,9 @@ def test_near_miss_envelopes_are_a_node_or_rejected(doc: dict):
     assert isinstance(result, (NodeReport, Rejected))
     if isinstance(result, NodeReport):
         assert all(isinstance(f.get("data", {}), dict) for f in result.findings)
-        merge([result, result])  # and the fleet view builds from it
+        fleet = merge([result, result])  # and the fleet view builds and renders from it
+        json.loads(render_json(fleet))
+        assert render_markdown(fleet).startswith("## gpucheck fleet report")
 
 
 @given(st.text(max_size=30))
