@@ -19,6 +19,7 @@ line: ``550`` means ``==550.*`` (every 550 driver) and ``12.4`` means ``==12.4.*
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -125,7 +126,7 @@ def _positive_int(value: Any, option: str) -> int:
 
 
 def _positive_number(value: Any, option: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise ExpectationError(f"{option} must be a number of GiB > 0, got {value!r}")
     return float(value)
 

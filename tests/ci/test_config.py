@@ -5,8 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gpucheck.ci.config import ExpectationError, Expectations, VersionSpec, build_expectations, load_config
+from gpucheck.ci.config import (
+    ExpectationError,
+    Expectations,
+    VersionSpec,
+    build_expectations,
+    expectations_from_mapping,
+    load_config,
+)
 from gpucheck.ci.detect import CiSystem, detect_ci, resolve_ci
 
 
@@ -56,6 +65,8 @@ def test_build_validates_every_value():
         build_expectations(gpus=-1)
     with pytest.raises(ExpectationError, match="--expect-mem-gib must be a number of GiB > 0"):
         build_expectations(mem_gib=0)
+    with pytest.raises(ExpectationError, match="--expect-mem-gib must be a number of GiB > 0, got nan"):
+        build_expectations(mem_gib=float("nan"))  # TOML allows nan, which every comparison would pass
     assert build_expectations(frameworks=["torch", "torch"]).frameworks == ("torch",)
     assert build_expectations().empty and not build_expectations(gpus=0).empty
 
@@ -130,3 +141,17 @@ def test_ci_detection(env: dict[str, str], expected: CiSystem):
     assert resolve_ci("auto", env) is expected
     assert resolve_ci("none", {"GITHUB_ACTIONS": "true"}) is CiSystem.NONE
     assert resolve_ci("gitlab", {}) is CiSystem.GITLAB
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["gpus", "gpu_name", "driver", "cuda", "frameworks", "mem_gib"]),
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+        | st.lists(st.text(max_size=12) | st.integers(), max_size=3),
+    )
+)
+def test_any_expect_table_is_accepted_or_a_usage_error(table: dict):
+    try:
+        expectations_from_mapping(table, where="gpucheck.toml")
+    except ExpectationError as exc:
+        assert str(exc).startswith("gpucheck.toml: ")
