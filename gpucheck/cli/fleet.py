@@ -36,7 +36,9 @@ def _usage_error(message: str) -> typer.Exit:
 
 @fleet_app.command("report")
 def report_command(
-    reports: list[Path] = typer.Argument(..., help="doctor --json reports: files, or directories of *.json."),
+    reports: list[Path] = typer.Argument(  # noqa: B008 - typer declares arguments as defaults
+        ..., help="doctor --json reports: files, or directories of *.json."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the merged view as JSON."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the merged view as Markdown."),
     node_name: str = typer.Option(
@@ -69,7 +71,7 @@ def report_command(
 def manifest_command(
     k8s: bool = typer.Option(False, "--k8s", help="Render a Kubernetes DaemonSet or Job."),
     slurm: bool = typer.Option(False, "--slurm", help="Render a Slurm sbatch script."),
-    node_selector: list[str] | None = typer.Option(
+    node_selector: list[str] | None = typer.Option(  # noqa: B008 - typer declares options as defaults
         None, "--node-selector", help="Node label k=v, repeatable (default nvidia.com/gpu.present=true)."
     ),
     namespace: str = typer.Option("gpucheck", "--namespace", help="Kubernetes namespace."),
@@ -85,7 +87,9 @@ def manifest_command(
     doctor_args: str = typer.Option(
         "", "--doctor-args", help="Extra doctor arguments, e.g. \"--expect-gpus 8\"."
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    output: Path | None = typer.Option(  # noqa: B008 - typer declares options as defaults
+        None, "--output", "-o", help="Write here instead of stdout."
+    ),
 ) -> None:
     """Render the manifest that runs `gpucheck doctor --json` once per node, for `gpucheck fleet report`."""
     if k8s == slurm:
