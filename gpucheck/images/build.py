@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import sys
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -166,3 +167,28 @@ def build_reproducible(
         tail = "\n".join((result.stderr or result.error or "").strip().splitlines()[-5:])
         raise BuildFailed(f"docker buildx build exited {result.returncode}:\n{tail}")
     return "sha256:" + hashlib.sha256(out_tar.read_bytes()).hexdigest()
+
+
+def project_root() -> Path | None:
+    """The source checkout gpucheck runs from (editable install), or None for an installed wheel."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "gpucheck").is_dir() else None
+
+
+def build_gpucheck_wheel(
+    project: Path, out_dir: Path, *, env: Mapping[str, str], source_date_epoch: int
+) -> Path:
+    """Build gpucheck's wheel from ``project`` into ``out_dir`` (zip times from SOURCE_DATE_EPOCH).
+
+    Raises:
+        BuildFailed: pip could not build the wheel (its last lines are quoted).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out_dir)]
+    argv.append(str(project))
+    result = run_command(argv, timeout_s=600, env=dict(env, SOURCE_DATE_EPOCH=str(source_date_epoch)))
+    wheels = sorted(out_dir.glob("gpucheck-*.whl"))
+    if result.returncode != 0 or not wheels:
+        tail = "\n".join((result.stderr or result.stdout or result.error or "").strip().splitlines()[-5:])
+        raise BuildFailed(f"building gpucheck's wheel from {project} failed:\n{tail}")
+    return wheels[-1]
