@@ -22,8 +22,9 @@ def render_console(
     """Print the findings table and the summary line."""
     table = Table(show_header=True, header_style="bold", expand=True, pad_edge=False, box=box.SIMPLE_HEAD)
     table.add_column("Status", no_wrap=True, width=6)
-    table.add_column("Check", style="finding.check", overflow="fold", ratio=1)
-    table.add_column("Finding and fix", ratio=3)
+    widest = max((len(f.check) for f in report.findings), default=10)
+    table.add_column("Check", style="finding.check", overflow="fold", min_width=min(widest, 32))
+    table.add_column("Finding and fix", ratio=1)
     layers = list(LAYERS)
     current = None
     for finding in sorted(report.findings, key=lambda f: layers.index(f.layer) if f.layer in layers else 99):

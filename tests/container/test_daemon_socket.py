@@ -24,7 +24,8 @@ def doctor_daemon(env, prefix=()):
 
 def test_missing_socket(tmp_path):
     code, finding = doctor_daemon(base_env(DOCKER_HOST=f"unix://{tmp_path}/docker.sock"))
-    assert code == 1 and finding["status"] == "fail"
+    # A stopped daemon only matters for container work: a warning, so exit 0 unless --strict.
+    assert code == 0 and finding["status"] == "warn"
     assert finding["data"]["error_kind"] == "socket_missing" and finding["remediation"] == START_DOCKER
 
 

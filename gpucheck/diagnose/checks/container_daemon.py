@@ -87,7 +87,10 @@ def _unreachable(live: LiveDaemon, keys: tuple[str, ...]) -> Finding:
         "Run `docker info` for the daemon's own error, and `sudo journalctl -u docker -n 50`",
     ))
     data = {"error_kind": kind.value if kind else "other"}
-    return failed(f"{summary} ({error})", remedy, evidence=keys, data=data)
+    # NOTE: a docker CLI without a running daemon only matters for container work, so it warns; a daemon
+    # that is there but refuses us (permission, crash) is broken and fails.
+    verdict = warned if kind is ConnectError.SOCKET_MISSING else failed
+    return verdict(f"{summary} ({error})", remedy, evidence=keys, data=data)
 
 
 def _drift(facts: Facts) -> list[str]:
