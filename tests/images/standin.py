@@ -20,7 +20,9 @@ import pytest
 
 from tests.docker_engine import BUSYBOX
 
-DEB_PACKAGES = ("libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-minimal")
+# glibc and libgcc whole: compiled wheels (manylinux) load librt, libpthread... that ldd of python
+# cannot list.
+DEB_PACKAGES = ("libc6", "libgcc-s1", "libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-minimal")
 EXECUTABLES = ("/usr/bin/python3.11", "/usr/sbin/useradd", "/usr/sbin/groupadd")
 ETC_FILES = {
     "etc/passwd": b"root:x:0:0:root:/root:/bin/sh\n",
@@ -79,7 +81,7 @@ def _collect(pip_dir: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def python_rootfs(pip_dir: Path) -> bytes:
-    """The stand-in's root filesystem as tar bytes (about 30 MB)."""
+    """The stand-in's root filesystem as tar bytes (about 60 MB)."""
     chosen = _collect(pip_dir)
     dirs = {str(p) for name in chosen for p in Path(name).parents if str(p) != "/"}
     dirs.update({"/tmp", "/root", "/home", "/etc/skel", "/usr/local/bin"})

@@ -203,3 +203,13 @@ def test_cli_render_of_an_invalid_axis_is_a_usage_error(invoke, tmp_path: Path) 
     )
     assert result.exit_code == 2
     assert "Ubuntu 22.04 ships Python 3.10, not 3.11" in result.stderr
+
+
+def test_python_locks_were_compiled_from_the_current_dependencies() -> None:
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    for path in sorted(DATA.glob("requirements-*.txt")):
+        header = path.read_text(encoding="utf-8").split("# with requirements.in =\n", 1)[1]
+        inputs = [line[4:] for line in header.splitlines() if line.startswith("#   ")]
+        assert inputs[: len(deps)] == deps, f"{path.name} is stale: run python scripts/lock-python-deps.py"
