@@ -22,6 +22,7 @@ SCHEMA_VERSION = 1
 """Version of the ``--json`` document (gpucheck/schemas/bench.schema.json)."""
 
 TIME_SPLIT = (*PHASES, "other")
+NUMERICS_LABEL = {"pass": "passed", "fail": "FAILED", "skip": "skipped", "error": "errored"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ def numerics_text(report: BenchReport) -> str:
     """One line on the CPU-vs-GPU first-update comparison."""
     n = report.numerics
     if n.status == "skip":
-        return f"skipped: {n.reason}"
+        return n.reason or ""
     if n.status == "error":
         return f"could not run on {n.device}: {n.reason}"
     return (
@@ -297,7 +298,7 @@ def time_split_table(report: BenchReport) -> Table:
 
 def crossover_table(report: BenchReport) -> Table:
     """Env steps/s of each placement at each width, and the winner (for ``--hidden`` sweeps)."""
-    placements = list(report.options.placements)
+    placements = [p for p in report.options.placements if any(r.placement == p for r in report.results)]
     table = Table(title="crossover: env steps/s by width", title_justify="left")
     table.add_column("hidden", justify="right")
     for name in placements:
@@ -306,7 +307,11 @@ def crossover_table(report: BenchReport) -> Table:
     for hidden in widths(report):
         by_name = {r.placement: r for r in report.results if r.hidden == hidden}
         cells = [
-            f"{by_name[n].train.steps_per_s:,.0f}" if by_name[n].train else by_name[n].status
+            f"{by_name[n].train.steps_per_s:,.0f}"
+            if by_name[n].train
+            else by_name[n].status
+            if n in by_name
+            else "-"
             for n in placements
         ]
         table.add_row(str(hidden), *cells, recommend(report, hidden).placement or "none")
@@ -334,7 +339,8 @@ def render(report: BenchReport, console: Console) -> None:
         console.print("[status.skip]numerics check skipped[/]: no GPU placement ran")
     else:
         style = {"pass": "status.pass", "skip": "status.skip"}.get(report.numerics.status, "status.fail")
-        console.print(f"[{style}]numerics check {report.numerics.status}[/]: {escape(numerics_text(report))}")
+        label = NUMERICS_LABEL[report.numerics.status]
+        console.print(f"[{style}]numerics check {label}[/]: {escape(numerics_text(report))}")
     note = gpu_note(report)
     if note:
         console.print(f"note: {escape(note)}")

@@ -38,10 +38,10 @@ def _usage_error(message: str) -> typer.Exit:
 
 def parse_hidden(text: str) -> tuple[int, ...]:
     """``"64,128"`` → ``(64, 128)``; raises ValueError on anything but positive integers."""
-    values = tuple(int(v) for v in text.split(",") if v.strip())
-    if not values or any(v < 1 for v in values):
+    parts = [v.strip() for v in text.split(",") if v.strip()]
+    if not parts or not all(v.isdigit() and int(v) > 0 for v in parts):
         raise ValueError(f"--hidden wants positive integers separated by commas, got {text!r}")
-    return values
+    return tuple(int(v) for v in parts)
 
 
 def parse_placements(text: str) -> tuple[str, ...]:
