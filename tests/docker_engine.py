@@ -165,6 +165,9 @@ def docker_engine() -> Iterator[DockerEngine]:
     try:
         yield DockerEngine(host=host, client=client, directory=directory)
     finally:
+        # A container left running would hold dockerd's shutdown for its 15 s stop timeout.
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
         client.close()
         _run_script("stop", directory)
 

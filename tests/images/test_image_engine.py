@@ -20,7 +20,7 @@ from gpucheck.images.build import BuildFailed, build_gpucheck_wheel, build_with_
 from gpucheck.images.lock import DATA, load_lock
 from gpucheck.images.matrix import ImageSpec
 from gpucheck.images.render import image_context, render_text
-from tests.conftest import FIXTURES, base_env, run_gpucheck
+from tests.conftest import base_env, run_gpucheck
 from tests.docker_engine import DockerEngine
 from tests.images.standin import python_rootfs
 
@@ -175,27 +175,6 @@ def test_a_failing_step_reports_the_engine_message_and_leaves_no_container(
     with pytest.raises(BuildFailed, match=r"The command '/bin/sh -c exit 3' returned a non-zero code: 3"):
         build_with_sdk(docker_engine.client, context, "gpucheck-test/failing:1")
     assert {c.id for c in docker_engine.client.containers.list(all=True)} == before
-
-
-def test_reproducible_build_without_buildx_says_what_is_missing(fake_bin, tmp_path: Path) -> None:
-    stderr = (FIXTURES / "images" / "docker-buildx-missing.stderr").read_text()
-    fake_bin.add("docker", stderr=stderr, exit_code=1)
-    dockerfile = tmp_path / "x.Dockerfile"
-    dockerfile.write_text("FROM scratch\n")
-    args = [
-        "image",
-        "build",
-        "--reproducible",
-        "--dockerfile",
-        str(dockerfile),
-        "--requirements",
-        str(STANDIN_LOCK),
-    ]
-    result = run_gpucheck(*args, env=base_env(fake_bin))
-    assert result.exit_code == 1
-    assert "--reproducible needs the docker buildx plugin" in result.stderr
-    assert "`docker buildx version` failed: docker: unknown command: docker buildx" in result.stderr
-    assert "apt-get install docker-buildx" in result.stderr
 
 
 @pytest.mark.skipif(
