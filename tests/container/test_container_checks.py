@@ -50,7 +50,7 @@ def test_healthy_toolkit_and_config_with_daemon_down(invoke, gpu_host):
     fake, root = gpu_host
     root.write("/etc/docker/daemon.json", fixture_text("daemon_json", "nvidia_ctk_default.json"))
     result, grouped = doctor_json(invoke, root, base_env(fake, DOCKER_HOST=MISSING_SOCKET))
-    assert result.exit_code == 1  # the daemon is down
+    assert result.exit_code == 0  # a stopped daemon warns: exit 0 without --strict
     (toolkit,) = grouped["container.toolkit"]
     assert toolkit["status"] == "pass"
     assert (
@@ -63,7 +63,7 @@ def test_healthy_toolkit_and_config_with_daemon_down(invoke, gpu_host):
     assert runtime["status"] == "pass"
     assert "/usr/bin/nvidia-container-runtime" in runtime["summary"] and "`args`" in runtime["summary"]
     (daemon,) = grouped["container.daemon"]
-    assert daemon["status"] == "fail" and MISSING_SOCKET in daemon["summary"]
+    assert daemon["status"] == "warn" and MISSING_SOCKET in daemon["summary"]
     assert daemon["remediation"] == START_DOCKER
     assert status(grouped, "container.daemon_restart") == ["skip"]
     assert status(grouped, "container.smoke") == ["skip"]
