@@ -45,7 +45,8 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="interpreter with torch and tensorflow")
     parser.add_argument("--doctor-args", default="", help="extra arguments for gpucheck doctor")
     args = parser.parse_args()
-    doctor_args = shlex.split(args.doctor_args) + (["--python", args.python] if args.python != sys.executable else [])
+    other_python = ["--python", args.python] if args.python != sys.executable else []
+    doctor_args = shlex.split(args.doctor_args) + other_python
     cmds = commands(args.python, doctor_args)
     print(f"cores: {os.cpu_count()}  load average before: {os.getloadavg()}  reps: {args.reps}")
     for argv in cmds.values():  # warm the page cache; not counted

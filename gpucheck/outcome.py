@@ -54,7 +54,9 @@ class Outcome(Generic[T]):
                 started=started,
                 duration_s=time.perf_counter() - t0,
             )
-        return cls(value=value, error=None, traceback=None, started=started, duration_s=time.perf_counter() - t0)
+        return cls(
+            value=value, error=None, traceback=None, started=started, duration_s=time.perf_counter() - t0
+        )
 
     @classmethod
     def timeout(cls, started: float, waited_s: float, limit_s: float) -> Outcome[T]:

@@ -52,7 +52,7 @@ def diagnose(evidence: Evidence, checks: Sequence[Check], options: Mapping[str, 
 
 
 def doctor(opts: DoctorOptions, replay: Evidence | None = None) -> tuple[Report, Evidence]:
-    """Collect (unless replaying a snapshot), diagnose and time the whole run; return the report and evidence."""
+    """Collect (unless replaying a snapshot), diagnose and time the run; return the report and evidence."""
     t0 = time.perf_counter()
     checks = select_checks(opts.only, opts.skip)
     evidence = replay if replay is not None else gather(opts, checks)

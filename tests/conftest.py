@@ -1,8 +1,9 @@
 """Shared fixtures: fake executables on PATH, sysroot trees, and running the real CLI.
 
 GPU-only evidence comes from verbatim recordings of real machines (``tests/fixtures/``, sourced from
-shared/reference/doctor-anchors.md) fed through the same code paths as on a real machine: a fake ``nvidia-smi``
-on PATH prints the recorded output with the recorded exit code, and ``--sysroot`` trees hold recorded files.
+shared/reference/doctor-anchors.md) fed through the same code paths as on a real machine: a fake
+``nvidia-smi`` on PATH prints the recorded output with the recorded exit code, and ``--sysroot`` trees hold
+recorded files.
 """
 
 from __future__ import annotations

@@ -21,7 +21,13 @@ from gpucheck.collect.sources.frameworks import PRECISIONS, parse_logical_gpus
 from gpucheck.collect.sysroot import Sysroot
 from gpucheck.diagnose.checks.expectations import unused_checks
 from gpucheck.diagnose.finding import Report
-from gpucheck.diagnose.registry import LAYERS, UnknownSelectionError, load_checks, needed_collectors, select_checks
+from gpucheck.diagnose.registry import (
+    LAYERS,
+    UnknownSelectionError,
+    load_checks,
+    needed_collectors,
+    select_checks,
+)
 from gpucheck.pipeline import DoctorOptions, doctor
 from gpucheck.report.console import render_console
 from gpucheck.report.gitlab import default_junit_path
@@ -47,21 +53,35 @@ def exit_code_for(report: Report, *, strict: bool) -> ExitCode:
 
 
 def doctor_command(
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON report (schema: report.schema.json)."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the JSON report (schema: report.schema.json)."
+    ),
     junit: Path | None = typer.Option(None, "--junit", help="Also write a JUnit XML report to this file."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the evidence behind each finding."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
-    only: list[str] | None = typer.Option(None, "--only", help="Run only these checks or layers (comma-separated)."),
-    skip: list[str] | None = typer.Option(None, "--skip", help="Skip these checks or layers (comma-separated)."),
+    only: list[str] | None = typer.Option(
+        None, "--only", help="Run only these checks or layers (comma-separated)."
+    ),
+    skip: list[str] | None = typer.Option(
+        None, "--skip", help="Skip these checks or layers (comma-separated)."
+    ),
     timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Overall time limit in seconds."),
-    sysroot: Path = typer.Option(Path("/"), "--sysroot", help="Read every file under this root (a mounted image)."),
-    replay: Path | None = typer.Option(None, "--replay", help="Diagnose a snapshot taken with `gpucheck snapshot`."),
-    python: str = typer.Option("", "--python", help="Probe the frameworks of this interpreter (default: this one)."),
+    sysroot: Path = typer.Option(
+        Path("/"), "--sysroot", help="Read every file under this root (a mounted image)."
+    ),
+    replay: Path | None = typer.Option(
+        None, "--replay", help="Diagnose a snapshot taken with `gpucheck snapshot`."
+    ),
+    python: str = typer.Option(
+        "", "--python", help="Probe the frameworks of this interpreter (default: this one)."
+    ),
     container_smoke: bool = typer.Option(
         False, "--container-smoke", help="Run nvidia-smi in a CUDA container through the Docker SDK (opt-in)."
     ),
     smoke_image: str = typer.Option(
-        "", "--smoke-image", help="Image for --container-smoke (default: a CUDA base image matching the driver)."
+        "",
+        "--smoke-image",
+        help="Image for --container-smoke (default: a CUDA base image matching the driver).",
     ),
     tf_logical_gpus: str = typer.Option(
         "", "--tf-logical-gpus", help="Split GPU 0 into N logical TensorFlow GPUs of MB each: N or NxMB."
@@ -105,14 +125,23 @@ def doctor_command(
         raise _usage_error("--json and --markdown both print to stdout: choose one")
     try:
         options["expectations"] = read_expectations(
-            config, gpus=expect_gpus, gpu_name=expect_gpu_name, driver=expect_driver, cuda=expect_cuda,
-            frameworks=expect_framework or (), mem_gib=expect_mem_gib,
+            config,
+            gpus=expect_gpus,
+            gpu_name=expect_gpu_name,
+            driver=expect_driver,
+            cuda=expect_cuda,
+            frameworks=expect_framework or (),
+            mem_gib=expect_mem_gib,
         )
     except ExpectationError as exc:
         raise _usage_error(str(exc)) from None
     opts = DoctorOptions(
-        sysroot=str(sysroot), python=python, only=_split(only), skip=_split(skip) + unused_checks(
-            options["expectations"]), timeout_s=timeout, options=options,
+        sysroot=str(sysroot),
+        python=python,
+        only=_split(only),
+        skip=_split(skip) + unused_checks(options["expectations"]),
+        timeout_s=timeout,
+        options=options,
     )
     try:
         snapshot = read_snapshot(replay) if replay is not None else None
@@ -121,15 +150,28 @@ def doctor_command(
         raise _usage_error(str(exc)) from None
     code = exit_code_for(report, strict=strict)
     emit_report(
-        report, code, json_out=json_out, junit=junit, verbose=verbose, evidence=evidence, markdown=markdown,
+        report,
+        code,
+        json_out=json_out,
+        junit=junit,
+        verbose=verbose,
+        evidence=evidence,
+        markdown=markdown,
         ci=resolve_ci(ci, os.environ),
     )
     raise typer.Exit(int(code))
 
 
 def emit_report(
-    report: Report, code: ExitCode, *, json_out: bool, junit: Path | None, verbose: bool, evidence: Evidence,
-    markdown: bool = False, ci: CiSystem = CiSystem.NONE,
+    report: Report,
+    code: ExitCode,
+    *,
+    json_out: bool,
+    junit: Path | None,
+    verbose: bool,
+    evidence: Evidence,
+    markdown: bool = False,
+    ci: CiSystem = CiSystem.NONE,
 ) -> None:
     """Write the report in every format asked for, plus the CI's own output (annotations, sections)."""
     if ci is CiSystem.GITLAB and junit is None:
@@ -153,7 +195,9 @@ def emit_report(
 
 def snapshot_command(
     output: Path = typer.Option(..., "--output", "-o", help="Write the snapshot JSON here."),
-    only: list[str] | None = typer.Option(None, "--only", help="Collect only what these checks or layers need."),
+    only: list[str] | None = typer.Option(
+        None, "--only", help="Collect only what these checks or layers need."
+    ),
     skip: list[str] | None = typer.Option(None, "--skip", help="Skip what only these checks or layers need."),
     timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Overall time limit in seconds."),
     sysroot: Path = typer.Option(Path("/"), "--sysroot", help="Read every file under this root."),

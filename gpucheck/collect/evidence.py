@@ -1,7 +1,8 @@
 """The evidence model: what collectors gather, verbatim, and what a snapshot stores.
 
 Every item is a frozen dataclass with a stable ``key`` and a JSON form (``to_json``/``item_from_json``), so
-``gpucheck snapshot`` can write evidence on one machine and ``gpucheck doctor --replay`` diagnose it on another.
+``gpucheck snapshot`` can write evidence on one machine and ``gpucheck doctor --replay`` diagnose it
+on another.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class CommandRun:
     argv: tuple[str, ...]
     """The command line as run; ``argv[0]`` is the name or path asked for."""
     returncode: int | None = None
-    """Exit status; negative for a signal (as subprocess reports it); None when it did not run or timed out."""
+    """Exit status; negative for a signal (as subprocess reports it); None when it did not run or hung."""
     stdout: str = ""
     """Standard output, decoded as UTF-8 with undecodable bytes replaced."""
     stderr: str = ""
@@ -116,7 +117,7 @@ class DirListing:
 
 @dataclass(frozen=True, slots=True)
 class Value:
-    """A structured value gathered in-process: NVML readings, the environment, a library lookup, a worker's JSON."""
+    """A structured value gathered in-process: NVML readings, the environment, a library lookup."""
 
     name: str
     """The evidence key, e.g. ``nvml`` or ``env``."""
@@ -133,7 +134,7 @@ class Value:
         return self.name
 
 
-Item = Union[CommandRun, FileRead, DirListing, Value]
+Item = Union[CommandRun, FileRead, DirListing, Value]  # noqa: UP007 - a runtime alias, evaluated on 3.10 too
 _KINDS: dict[str, type] = {cls.kind: cls for cls in (CommandRun, FileRead, DirListing, Value)}
 
 

@@ -1,6 +1,7 @@
 """Redaction of secrets found in environment variables, applied to every piece of evidence.
 
-A variable is secret when its name looks like a credential (``*_TOKEN``, ``*PASSWORD*``, ``AWS_SECRET_ACCESS_KEY``
+A variable is secret when its name looks like a credential (``*_TOKEN``, ``*PASSWORD*``,
+``AWS_SECRET_ACCESS_KEY``
 ...) or its value carries credentials in a URL (``https://user:pass@host``). Its value is replaced in the
 environment evidence, and every occurrence of the value in any other evidence (a worker echoing its
 environment, a command line) is replaced too, so neither a snapshot nor a report can leak it.
@@ -62,8 +63,10 @@ def _scrub_any(value: object, secrets: set[str]) -> object:
     if isinstance(value, list):
         return [_scrub_any(v, secrets) for v in value]
     if isinstance(value, dict):
-        return {k: (REDACTED if is_secret_name(str(k)) and isinstance(v, str) and v else _scrub_any(v, secrets))
-                for k, v in value.items()}
+        return {
+            k: (REDACTED if is_secret_name(str(k)) and isinstance(v, str) and v else _scrub_any(v, secrets))
+            for k, v in value.items()
+        }
     return value
 
 

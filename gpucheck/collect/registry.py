@@ -122,7 +122,10 @@ def collect(
     for c in wanted:
         outcome = outcomes[c.name]
         evidence.collectors[c.name] = CollectorStatus(
-            name=c.name, ok=outcome.ok, duration_s=round(outcome.duration_s, 4), error=outcome.error,
+            name=c.name,
+            ok=outcome.ok,
+            duration_s=round(outcome.duration_s, 4),
+            error=outcome.error,
             timed_out=outcome.timed_out,
         )
         evidence.add(scrub_item(item, secrets) for item in (outcome.value or ()))

@@ -11,7 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gpucheck.collect.evidence import CollectorStatus, Evidence, EvidenceFormatError, item_from_json, item_to_json
+from gpucheck.collect.evidence import (
+    CollectorStatus,
+    Evidence,
+    EvidenceFormatError,
+    item_from_json,
+    item_to_json,
+)
 
 FORMAT = "gpucheck-snapshot"
 SCHEMA_VERSION = 1
@@ -37,25 +43,32 @@ def snapshot_to_json(evidence: Evidence) -> dict[str, Any]:
 
 def write_snapshot(evidence: Evidence, path: Path) -> None:
     """Write the snapshot as indented JSON."""
-    path.write_text(json.dumps(snapshot_to_json(evidence), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(snapshot_to_json(evidence), indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
 
 
 def snapshot_from_json(doc: Any) -> Evidence:
     """Rebuild evidence from a snapshot document; raises ``SnapshotError`` when it is not one we can read."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise SnapshotError("not a gpucheck snapshot (the 'format' field is missing or is not 'gpucheck-snapshot')")
+        raise SnapshotError(
+            "not a gpucheck snapshot (the 'format' field is missing or is not 'gpucheck-snapshot')"
+        )
     version = doc.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise SnapshotError("snapshot has no integer 'schema_version'")
     if version > SCHEMA_VERSION:
         raise SnapshotError(
-            f"snapshot schema version {version} is newer than this gpucheck reads ({SCHEMA_VERSION}); upgrade gpucheck"
+            f"snapshot schema version {version} is newer than this gpucheck reads ({SCHEMA_VERSION}); "
+            "upgrade gpucheck"
         )
     if version < 1:
         raise SnapshotError(f"snapshot schema version {version} is not a valid version")
     meta, collectors, items = doc.get("meta", {}), doc.get("collectors"), doc.get("evidence")
     if not isinstance(meta, dict) or not isinstance(collectors, dict) or not isinstance(items, list):
-        raise SnapshotError("snapshot must have a 'meta' object, a 'collectors' object and an 'evidence' list")
+        raise SnapshotError(
+            "snapshot must have a 'meta' object, a 'collectors' object and an 'evidence' list"
+        )
     evidence = Evidence(meta=dict(meta))
     for name, status in collectors.items():
         if not isinstance(status, dict) or not isinstance(status.get("ok"), bool):
@@ -83,5 +96,7 @@ def read_snapshot(path: Path) -> Evidence:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SnapshotError(f"{path} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise SnapshotError(
+            f"{path} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     return snapshot_from_json(doc)

@@ -1,6 +1,7 @@
 """Every file read and directory scan goes through here, so ``--sysroot DIR`` relocates all of them.
 
-As in sosreport, a host path such as ``/proc/driver/nvidia/version`` is read from ``DIR/proc/driver/nvidia/version``
+As in sosreport, a host path such as ``/proc/driver/nvidia/version`` is read from
+``DIR/proc/driver/nvidia/version``
 when a sysroot is given. Evidence always records the host path, never the prefixed one. Reads never raise.
 """
 

@@ -1,7 +1,8 @@
 """A memoising view of the evidence shared by all checks.
 
-Parsing happens once per run: a check asks ``facts.of(builder)`` for a typed fact (``facts.of(gpu_inventory)``),
-and the builder — a pure function of ``Evidence`` defined beside the parser it uses — runs the first time only.
+Parsing happens once per run: a check asks ``facts.of(builder)`` for a typed fact
+(``facts.of(gpu_inventory)``), and the builder — a pure function of ``Evidence`` defined beside the parser it
+uses — runs the first time only.
 Layers add their own builders in their own modules; nothing here needs editing when a layer grows.
 """
 

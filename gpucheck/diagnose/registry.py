@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from gpucheck.diagnose.facts import Facts
-from gpucheck.diagnose.finding import Finding, Status, errored, skipped
+from gpucheck.diagnose.finding import Finding, errored, skipped
 
 CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.driver",
@@ -115,7 +115,7 @@ def _matches(c: Check, pattern: str) -> bool:
 
 
 def select_checks(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Check]:
-    """The checks chosen by ``--only`` and ``--skip`` (each a check id, a layer, or a glob such as ``gpu.*``)."""
+    """The checks chosen by ``--only`` and ``--skip`` (each a check id, a layer, or a glob: ``gpu.*``)."""
     checks = list(load_checks().values())
     for pattern in (*only, *skip):
         if not any(_matches(c, pattern) for c in checks):
@@ -138,10 +138,16 @@ def run_check(c: Check, facts: Facts) -> list[Finding]:
     for name in c.needs:
         failure = facts.evidence.collector_failure(name)
         if failure is not None:
-            return [_stamp(c, errored(
-                f"the {name} probe {'timed out' if failure.timed_out else 'crashed'}: {failure.error}",
-                "Re-run with a longer --timeout; if it persists, report it with `gpucheck snapshot`.",
-            ))]
+            how = "timed out" if failure.timed_out else "crashed"
+            return [
+                _stamp(
+                    c,
+                    errored(
+                        f"the {name} probe {how}: {failure.error}",
+                        "Re-run with a longer --timeout; if it persists, report it with `gpucheck snapshot`.",
+                    ),
+                )
+            ]
         if name not in facts.evidence.collectors:
             return [_stamp(c, skipped(f"evidence from the {name} probe was not collected"))]
     try:
@@ -150,11 +156,16 @@ def run_check(c: Check, facts: Facts) -> list[Finding]:
         if not findings and not c.optional:
             raise ValueError("check returned no finding")
     except Exception as exc:  # noqa: BLE001 - a broken check is an error finding, never a crash
-        return [_stamp(c, errored(
-            f"check crashed: {type(exc).__name__}: {exc}",
-            "This is a gpucheck bug; please report it with the output of `gpucheck snapshot`.",
-            data={"traceback": traceback.format_exc()},
-        ))]
+        return [
+            _stamp(
+                c,
+                errored(
+                    f"check crashed: {type(exc).__name__}: {exc}",
+                    "This is a gpucheck bug; please report it with the output of `gpucheck snapshot`.",
+                    data={"traceback": traceback.format_exc()},
+                ),
+            )
+        ]
     return [_stamp(c, f) for f in findings]
 
 
@@ -165,4 +176,3 @@ def run_checks(checks: Iterable[Check], facts: Facts) -> list[Finding]:
 
 def _stamp(c: Check, finding: Finding) -> Finding:
     return dataclasses.replace(finding, check=finding.check or c.id, title=c.title, layer=c.layer)
-

@@ -33,11 +33,15 @@ def render_console(
             table.add_row("", Text(LAYERS.get(current, current), style="layer.heading"), "")
         cell = [Text(finding.summary)]
         if finding.remediation:
-            cell.append(Text("fix: ", style="finding.fix-label").append(finding.remediation, style="finding.fix"))
+            cell.append(
+                Text("fix: ", style="finding.fix-label").append(finding.remediation, style="finding.fix")
+            )
         if verbose and evidence is not None and finding.evidence:
             cell.extend(_evidence_text(evidence.get(k), k) for k in finding.evidence)
         table.add_row(
-            Text(STATUS_LABEL[finding.status], style=status_style(finding.status)), finding.check, Group(*cell)
+            Text(STATUS_LABEL[finding.status], style=status_style(finding.status)),
+            finding.check,
+            Group(*cell),
         )
     with console.use_theme(THEME):
         console.print(table)
@@ -74,7 +78,9 @@ def _evidence_text(item: Item | None, key: str) -> Text:
         body = [item.error] if item.error else list(item.entries)
     elif isinstance(item, Value):
         body = [item.error] if item.error else [str(item.data)]
-    shown = body[:EVIDENCE_LINES] + ([f"… {len(body) - EVIDENCE_LINES} more lines"] if len(body) > EVIDENCE_LINES else [])
+    shown = body[:EVIDENCE_LINES] + (
+        [f"… {len(body) - EVIDENCE_LINES} more lines"] if len(body) > EVIDENCE_LINES else []
+    )
     for line in shown:
         text.append("\n    " + line[:300], style="evidence.text")
     return text

@@ -1,8 +1,8 @@
 """JUnit XML: one ``<testcase>`` per finding, for CI dashboards (GitLab, Jenkins, GitHub test reporters).
 
-``fail`` → ``<failure>``, ``error`` → ``<error>``, ``skip`` → ``<skipped>``; ``warn`` passes but its text goes to
-``<system-out>`` so it is visible. Control characters that XML 1.0 forbids are escaped as ``#x..`` (pytest's
-``bin_xml_escape`` approach), so verbatim probe output never produces an invalid file.
+``fail`` → ``<failure>``, ``error`` → ``<error>``, ``skip`` → ``<skipped>``; ``warn`` passes but its text goes
+to ``<system-out>`` so it is visible. Control characters that XML 1.0 forbids are escaped as ``#x..``
+(pytest's ``bin_xml_escape`` approach), so verbatim probe output never produces an invalid file.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def render_junit(report: Report, *, suite_name: str = "gpucheck.doctor") -> str:
     for finding in report.findings:
         seen[finding.check] += 1
         name = finding.check if seen[finding.check] == 1 else f"{finding.check}[{seen[finding.check]}]"
-        case = ET.SubElement(suite, "testcase", classname=f"gpucheck.{finding.layer}", name=name, time="0.000")
+        case = ET.SubElement(
+            suite, "testcase", classname=f"gpucheck.{finding.layer}", name=name, time="0.000"
+        )
         text = xml_safe(finding.summary + (f"\nFix: {finding.remediation}" if finding.remediation else ""))
         if finding.status is Status.FAIL:
             ET.SubElement(case, "failure", message=xml_safe(finding.summary)).text = text

@@ -39,7 +39,9 @@ def test_stages_never_import_backwards():
 def test_workers_are_standalone_scripts():
     for path in (PACKAGE / "collect" / "workers").glob("*.py"):
         gpucheck_imports = [n for n in _imports(path) if n.split(".")[0] == "gpucheck"]
-        assert not gpucheck_imports, f"{path.name} must run where gpucheck is not installed: {gpucheck_imports}"
+        assert not gpucheck_imports, (
+            f"{path.name} must run where gpucheck is not installed: {gpucheck_imports}"
+        )
 
 
 def test_collectors_read_files_only_through_the_sysroot():
@@ -50,11 +52,22 @@ def test_collectors_read_files_only_through_the_sysroot():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):
                 func = node.func
-                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                name = (
+                    func.id
+                    if isinstance(func, ast.Name)
+                    else func.attr
+                    if isinstance(func, ast.Attribute)
+                    else ""
+                )
                 via_sysroot = isinstance(func, ast.Attribute) and ast.unparse(func.value) in SYSROOT_HANDLES
-                if name in {"open", "read_text", "read_bytes", "listdir", "scandir", "iterdir", "glob"} and not via_sysroot:
+                if (
+                    name in {"open", "read_text", "read_bytes", "listdir", "scandir", "iterdir", "glob"}
+                    and not via_sysroot
+                ):
                     offences.append(f"{path.relative_to(PACKAGE)}:{node.lineno} calls {name}()")
-    assert not offences, "use ctx.read / ctx.listdir / ctx.glob (gpucheck/collect/sysroot.py):\n" + "\n".join(offences)
+    assert not offences, "use ctx.read / ctx.listdir / ctx.glob (gpucheck/collect/sysroot.py):\n" + "\n".join(
+        offences
+    )
 
 
 def test_only_the_cli_exits_the_process():
@@ -63,9 +76,17 @@ def test_only_the_cli_exits_the_process():
         if "cli" in path.relative_to(PACKAGE).parts or "workers" in path.parts or path.name == "__main__.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "exit":
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "exit"
+            ):
                 if getattr(node.func.value, "id", "") in {"sys", "typer"}:
                     offences.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
-            if isinstance(node, ast.Attribute) and node.attr == "Exit" and getattr(node.value, "id", "") == "typer":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "Exit"
+                and getattr(node.value, "id", "") == "typer"
+            ):
                 offences.append(f"{path.relative_to(PACKAGE)}:{node.lineno} typer.Exit")
     assert not offences, "\n".join(offences)

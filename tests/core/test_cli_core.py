@@ -39,7 +39,9 @@ def test_snapshot_redacts_secrets_and_replays(invoke, tmp_path):
     result = invoke("snapshot", "-o", str(snap), "--only", "environ", env=env)
     assert result.exit_code == 0 and "wrote" in result.stdout
     text = snap.read_text()
-    assert "hf_supersecretvalue123" not in text and "0123456789abcdef" not in text and "***REDACTED***" in text
+    assert (
+        "hf_supersecretvalue123" not in text and "0123456789abcdef" not in text and "***REDACTED***" in text
+    )
     jsonschema.validate(json.loads(text), json.loads((SCHEMAS / "snapshot.schema.json").read_text()))
     replayed = invoke("doctor", "--replay", str(snap), "--only", "environ", "--json", env=base_env())
     assert replayed.json()["meta"]["replayed"] is True

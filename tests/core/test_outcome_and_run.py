@@ -19,9 +19,7 @@ def test_outcome_records_value_and_exception():
 
 
 def test_deadline_abandons_a_hung_call_and_keeps_the_others():
-    results = run_all_with_deadlines(
-        {"hang": (lambda: time.sleep(30), 0.2), "fast": (lambda: "done", 5.0)}
-    )
+    results = run_all_with_deadlines({"hang": (lambda: time.sleep(30), 0.2), "fast": (lambda: "done", 5.0)})
     assert results["hang"].timed_out and results["hang"].error == "timed out after 0.2 s"
     assert results["fast"].value == "done"
 
@@ -80,5 +78,7 @@ def test_run_command_signal_is_negative_returncode(fake_bin):
 def test_run_command_never_uses_a_shell(fake_bin, tmp_path):
     marker = tmp_path / "pwned"
     fake_bin.add_script("echoargs", 'printf "%s\\n" "$@"')
-    run = run_command(["echoargs", f"; touch {marker}"], timeout_s=5, env={"PATH": str(fake_bin.path) + ":/usr/bin:/bin"})
+    run = run_command(
+        ["echoargs", f"; touch {marker}"], timeout_s=5, env={"PATH": str(fake_bin.path) + ":/usr/bin:/bin"}
+    )
     assert run.stdout == f"; touch {marker}\n" and not os.path.exists(marker)

@@ -6,7 +6,14 @@ from gpucheck.collect.evidence import CollectorStatus, Evidence
 from gpucheck.diagnose import registry
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Status, failed, passed
-from gpucheck.diagnose.registry import Check, UnknownSelectionError, load_checks, run_check, run_checks, select_checks
+from gpucheck.diagnose.registry import (
+    Check,
+    UnknownSelectionError,
+    load_checks,
+    run_check,
+    run_checks,
+    select_checks,
+)
 
 
 def _check(func, needs=()):
@@ -43,7 +50,9 @@ def test_a_check_returning_nothing_is_an_error():
 def test_needed_probe_that_timed_out_is_an_error_finding():
     facts = _facts(nvml=CollectorStatus("nvml", False, 5.0, "timed out after 5 s", True))
     [finding] = run_check(_check(lambda f: passed("never"), needs=("nvml",)), facts)
-    assert finding.status is Status.ERROR and finding.summary == "the nvml probe timed out: timed out after 5 s"
+    assert (
+        finding.status is Status.ERROR and finding.summary == "the nvml probe timed out: timed out after 5 s"
+    )
     assert "--timeout" in finding.remediation
 
 
@@ -74,4 +83,6 @@ def test_every_registered_check_has_a_unique_id_title_and_known_needs():
     collectors = load_sources()
     for c in load_checks().values():
         assert c.title and c.layer in registry.LAYERS
-        assert set(c.needs) <= set(collectors), f"{c.id} needs an unknown collector: {set(c.needs) - set(collectors)}"
+        assert set(c.needs) <= set(collectors), (
+            f"{c.id} needs an unknown collector: {set(c.needs) - set(collectors)}"
+        )

@@ -8,7 +8,9 @@ from gpucheck.collect.sysroot import Sysroot
 
 
 def test_reads_happen_under_the_sysroot_and_record_host_paths(sysroot):
-    sysroot.write("/proc/driver/nvidia/version", "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14\n")
+    sysroot.write(
+        "/proc/driver/nvidia/version", "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14\n"
+    )
     root = Sysroot(str(sysroot.root))
     read = root.read("/proc/driver/nvidia/version")
     assert read.path == "/proc/driver/nvidia/version" and read.exists and "550.54.14" in read.content
@@ -48,10 +50,14 @@ def test_secret_variables_are_redacted_everywhere():
     assert redacted["HF_TOKEN"] == REDACTED and redacted["AWS_SECRET_ACCESS_KEY"] == REDACTED
     assert redacted["PIP_INDEX_URL"] == f"https://user:{REDACTED}@pypi.example.com/simple"
     assert redacted["CUDA_VISIBLE_DEVICES"] == "0,1"
-    leaked = CommandRun(argv=("python", "-c", "x"), returncode=1, stderr="token hf_abcdefghijklmnop and s3cretpw")
+    leaked = CommandRun(
+        argv=("python", "-c", "x"), returncode=1, stderr="token hf_abcdefghijklmnop and s3cretpw"
+    )
     clean = scrub_item(leaked, secrets)
     assert "hf_abcdefghijklmnop" not in clean.stderr and "s3cretpw" not in clean.stderr
-    nested = scrub_item(Value(name="w", data={"env": {"MY_API_KEY": "abc12345"}, "note": "wJalrXUtnFEMI/K7MDENG"}), secrets)
+    nested = scrub_item(
+        Value(name="w", data={"env": {"MY_API_KEY": "abc12345"}, "note": "wJalrXUtnFEMI/K7MDENG"}), secrets
+    )
     assert nested.data == {"env": {"MY_API_KEY": REDACTED}, "note": REDACTED}
 
 
