@@ -9,6 +9,7 @@ reports an ``error`` finding quoting the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import platform
@@ -41,6 +42,10 @@ SOURCE_MODULES: tuple[str, ...] = (
 """Every module that registers collectors, in the order their evidence is listed."""
 
 
+COMMAND_MARGIN_S = 0.5
+"""With ``--timeout``, commands are stopped this long before the collectors running them are abandoned."""
+
+
 @dataclass(frozen=True, slots=True)
 class CollectContext:
     """What a collector may use: the sysroot for files, the environment for commands, and run options."""
@@ -51,9 +56,14 @@ class CollectContext:
     """The interpreter whose frameworks are probed (``--python``); empty means the one running gpucheck."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """Per-run options collectors may read (``container_smoke``, ``tf_logical_gpus`` ...)."""
+    deadline: float | None = None
+    """``time.perf_counter()`` value by which every command must end (``--timeout``); None for no limit."""
 
     def run(self, *argv: str, timeout_s: float = 10.0, stdin_text: str | None = None) -> CommandRun:
-        """Run a command with this context's environment (and its PATH)."""
+        """Run a command with this context's environment (and its PATH), within the overall deadline."""
+        if self.deadline is not None:
+            # NOTE: clamp here, not only at the collector: an abandoned collector leaves its child running.
+            timeout_s = max(0.1, min(timeout_s, self.deadline - time.perf_counter()))
         return run_command(argv, timeout_s=timeout_s, env=self.env, stdin_text=stdin_text)
 
     def read(self, path: str) -> FileRead:
@@ -111,6 +121,10 @@ def collect(
     """Run the named collectors (all when None) concurrently and return their redacted evidence."""
     registry = load_sources()
     wanted = [registry[n] for n in (names if names is not None else registry)]
+    if overall_timeout_s is not None:
+        # Commands end a little before their collector is abandoned, so what they printed is still kept.
+        margin = min(COMMAND_MARGIN_S, overall_timeout_s / 4)
+        ctx = dataclasses.replace(ctx, deadline=time.perf_counter() + overall_timeout_s - margin)
     calls = {
         c.name: ((lambda c=c: list(c.func(ctx))), min(c.timeout_s, overall_timeout_s or c.timeout_s))
         for c in wanted
