@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-DEFAULT_IMAGE = "gpucheck:cuda12.4"
-"""The image built from ``dockerfiles/``; push it to a registry the nodes can pull from."""
+DEFAULT_IMAGE = "gpucheck/cuda12.4.1-runtime-ubuntu22.04-none-py3.10:local"
+"""The tag ``gpucheck image build cuda12.4.1-runtime-ubuntu22.04-none-py3.10`` gives the image rendered in
+``dockerfiles/``; push it to a registry the nodes can pull from and pass that name with ``--image``."""
 DEFAULT_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
 """The label NVIDIA GPU feature discovery (part of the GPU operator) puts on GPU nodes."""
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
