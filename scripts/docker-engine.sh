@@ -10,6 +10,10 @@
 # bridge support to rely on; builds that need the network use network_mode=host), overlay2 storage with a
 # vfs fallback. This script installs nothing: scripts/install-docker-engine.sh does.
 #
+# DOCKERD_ROOT=ROOT runs the modern engine that scripts/install-modern-docker-engine.sh ROOT unpacked (trixie's
+# dockerd 26 and containerd, bookworm's runc): ROOT/bin goes first on PATH, so dockerd finds its containerd, shim
+# and runc there. Its features (CDI, containerd image store) come from DIR/daemon.json, written before `start`.
+#
 # `start` prints DOCKER_HOST=unix://DIR/docker.sock on success. Exit codes: 0 ok; 1 not running (status) or
 # failed to start/stop; 3 dockerd is not installed.
 set -uo pipefail
@@ -71,6 +75,13 @@ launch() {
 }
 
 start() {
+    if [ -n "${DOCKERD_ROOT:-}" ]; then
+        if [ ! -x "$DOCKERD_ROOT/bin/dockerd" ]; then
+            echo "DOCKERD_ROOT=$DOCKERD_ROOT has no bin/dockerd: run scripts/install-modern-docker-engine.sh $DOCKERD_ROOT" >&2
+            exit 3
+        fi
+        export PATH="$DOCKERD_ROOT/bin:$PATH"
+    fi
     if ! command -v dockerd >/dev/null 2>&1; then
         echo "dockerd is not installed: run scripts/install-docker-engine.sh (apt-get install docker.io)" >&2
         exit 3
