@@ -11,11 +11,18 @@ No registry is reachable from the test machines, so base images are made locally
 writes a deterministic tarball of a busybox-static root filesystem and ``DockerEngine.import_rootfs``
 imports it under any tag, e.g. ``nvidia/cuda:12.4.1-base-ubuntu22.04``, so a Dockerfile naming that tag
 builds offline (never pull).
+
+Bookworm's dockerd 20.10 has no CDI and no buildx. The session-scoped ``modern_docker_engine`` fixture starts
+trixie's dockerd 26 (BuildKit 0.13) that ``scripts/install-modern-docker-engine.sh DIR`` unpacked, when
+``GPUCHECK_MODERN_DOCKER_DIR=DIR`` names it: its own socket and data directory, CDI on with a spec directory
+of its own, the containerd image store (bit-reproducible OCI exports need it, docker.md A3) and buildx as a
+CLI plugin. Without that tree its tests skip with the reason; GPUCHECK_REQUIRE_DOCKER does not apply to it.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +39,9 @@ ENGINE_SCRIPT = REPO / "scripts" / "docker-engine.sh"
 BUSYBOX = Path("/bin/busybox")
 BUSYBOX_APPLETS = ("sh", "env", "cat", "echo", "ls", "true", "false", "id", "sleep", "printenv", "test")
 BASE_DIRS = ("bin", "etc", "root", "usr", "usr/bin", "usr/local", "usr/local/bin")
+MODERN_DIR_ENV = "GPUCHECK_MODERN_DOCKER_DIR"
+MODERN_SNAPSHOTTERS = ("overlayfs", "native")
+"""containerd snapshotters to try in turn: with the containerd store, --storage-driver names a snapshotter."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,25 @@ class DockerEngine:
         # The engine answers with a progress stream; a failed import shows up as the tag being absent below.
         api.import_image_from_data(tar_bytes, repository=repository, tag=tagname, changes=list(changes))
         return self.client.images.get(tag).id
+
+
+@dataclass(frozen=True)
+class ModernDockerEngine(DockerEngine):
+    """The modern engine (dockerd >= 25 from scripts/install-modern-docker-engine.sh) and its client side."""
+
+    root: Path | None = None
+    """The tree install-modern-docker-engine.sh filled; its bin/ holds dockerd and the docker CLI."""
+    cdi_spec_dir: Path | None = None
+    """The engine's only CDI spec directory (daemon.json cdi-spec-dirs); CDI rereads it on each injection."""
+    docker_config: Path | None = None
+    """A DOCKER_CONFIG of this session's own whose cli-plugins/ holds docker-buildx."""
+
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``base`` pointed at this engine, with its docker CLI first on PATH and buildx as a plugin."""
+        env = super().env(base)
+        env["PATH"] = f"{self.root}/bin:{env.get('PATH', os.defpath)}"
+        env["DOCKER_CONFIG"] = str(self.docker_config)
+        return env
 
 
 def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
@@ -115,12 +144,15 @@ def busybox_rootfs(extra_files: Mapping[str, tuple[bytes, int]] | None = None) -
     return buf.getvalue()
 
 
-def _run_script(action: str, directory: Path) -> subprocess.CompletedProcess[str]:
+def _run_script(
+    action: str, directory: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(ENGINE_SCRIPT), action, str(directory)],
         capture_output=True,
         text=True,
         timeout=120,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -177,4 +209,80 @@ def busybox_image(docker_engine: DockerEngine) -> str:
     """A tiny local image ``gpucheck-test/busybox:local`` (CMD /bin/sh), imported once per session."""
     tag = "gpucheck-test/busybox:local"
     docker_engine.import_rootfs(busybox_rootfs(), tag, changes=('CMD ["/bin/sh"]',))
+    return tag
+
+
+def _modern_root() -> Path:
+    """The modern engine's tree from GPUCHECK_MODERN_DOCKER_DIR, or skip saying what is missing."""
+    named = os.environ.get(MODERN_DIR_ENV)
+    if not named:
+        pytest.skip(
+            f"needs a modern Docker engine (dockerd >= 25, buildx): {MODERN_DIR_ENV} is not set; "
+            f"run scripts/install-modern-docker-engine.sh DIR and set {MODERN_DIR_ENV}=DIR"
+        )
+    root = Path(named)
+    if not (root / ".complete").is_file() or not os.access(root / "bin" / "dockerd", os.X_OK):
+        install = f"scripts/install-modern-docker-engine.sh {root}"
+        pytest.skip(f"{MODERN_DIR_ENV}={root} holds no complete engine: run {install}")
+    return root
+
+
+def _start_modern(root: Path, directory: Path) -> str:
+    """Start the modern engine in ``directory``, trying each snapshotter; its DOCKER_HOST, or skip."""
+    errors = []
+    for snapshotter in MODERN_SNAPSHOTTERS:
+        env = {"DOCKERD_ROOT": str(root), "GPUCHECK_DOCKER_STORAGE_DRIVER": snapshotter}
+        started = _run_script("start", directory, env)
+        if started.returncode == 0:
+            return started.stdout.strip().splitlines()[-1].removeprefix("DOCKER_HOST=")
+        errors.append(f"{snapshotter}: exit {started.returncode}: {started.stderr.strip()[-300:]}")
+        # `stop` removes the directory; the next try needs its daemon.json back.
+        config = (directory / "daemon.json").read_text()
+        _run_script("stop", directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "daemon.json").write_text(config)
+    _run_script("stop", directory)
+    pytest.skip(f"the modern Docker engine in {root} did not start: " + "; ".join(errors))
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def modern_docker_engine() -> Iterator[ModernDockerEngine]:
+    """Trixie's dockerd with CDI, the containerd store and buildx, private to this session (or skip)."""
+    root = _modern_root()
+    try:
+        import docker
+    except ImportError:
+        pytest.skip("the Docker SDK is not installed (pip install docker)")
+    directory = Path(tempfile.mkdtemp(prefix="gpc-mdockerd-", dir="/tmp"))
+    cdi_dir, plugins = directory / "cdi", directory / "docker-config" / "cli-plugins"
+    cdi_dir.mkdir()
+    plugins.mkdir(parents=True)
+    (plugins / "docker-buildx").symlink_to(root / "docker-config" / "cli-plugins" / "docker-buildx")
+    features = {"cdi": True, "containerd-snapshotter": True}
+    config = {"features": features, "cdi-spec-dirs": [str(cdi_dir)]}
+    (directory / "daemon.json").write_text(json.dumps(config))
+    host = _start_modern(root, directory)
+    client = docker.DockerClient(base_url=host, timeout=300)
+    try:
+        yield ModernDockerEngine(
+            host=host,
+            client=client,
+            directory=directory,
+            root=root,
+            cdi_spec_dir=cdi_dir,
+            docker_config=directory / "docker-config",
+        )
+    finally:
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        client.close()
+        _run_script("stop", directory)
+
+
+@pytest.fixture(scope="session")
+def modern_busybox_image(modern_docker_engine: ModernDockerEngine) -> str:
+    """``gpucheck-test/busybox:local`` (CMD /bin/sh) on the modern engine, imported once per session."""
+    tag = "gpucheck-test/busybox:local"
+    modern_docker_engine.import_rootfs(busybox_rootfs(), tag, changes=('CMD ["/bin/sh"]',))
     return tag

@@ -181,22 +181,22 @@ def test_smoke_image_that_cannot_be_pulled(invoke, docker_engine, engine_env):
     assert labelled(docker_engine.client) == []
 
 
-def test_cdi_with_a_spec_of_our_own(invoke, docker_engine, fake_bin, sysroot, tmp_path):
+def test_cdi_with_a_spec_of_our_own(invoke, modern_docker_engine, fake_bin, sysroot):
     """dockerd >= 25, features.cdi and our spec dir: docker info lists it and the device injects."""
     import docker
 
-    version = docker_engine.client.version()["Version"]
-    if int(version.split(".")[0]) < 25:
-        pytest.skip(f"dockerd {version} has no CDI support (CDISpecDirs and features.cdi need Docker >= 25)")
-    spec_dir = tmp_path / "cdi"
-    spec_dir.mkdir()
+    engine = modern_docker_engine
+    version = engine.client.version()["Version"]
+    assert int(version.split(".")[0]) >= 25, f"the modern engine is dockerd {version}"
+    spec_dir = engine.cdi_spec_dir
     spec = fixture_text("cdi", "fake-gpu.yaml")
-    (spec_dir / "gpucheck-test.yaml").write_text(spec)
-    config = json.dumps({"features": {"cdi": True}, "cdi-spec-dirs": [str(spec_dir)]})
-    with private_engine(short_dir(), config) as engine:
-        client = engine.client
+    spec_file = spec_dir / "gpucheck-test.yaml"
+    # The engine rereads its spec dirs on each injection, so a spec written now is seen without a restart.
+    spec_file.write_text(spec)
+    client = engine.client
+    image = import_stand_in(engine, "gpucheck/cdi-stand-in:1")
+    try:
         assert client.info()["CDISpecDirs"] == [str(spec_dir)]
-        image = import_stand_in(engine, "gpucheck/cdi-stand-in:1")
         request = docker.types.DeviceRequest(driver="cdi", device_ids=["nvidia.com/gpu=all"])
         out = client.containers.run(image, ["sh", "-c", "echo $GPC_FAKE_GPU"], device_requests=[request],
                                     remove=True, network_disabled=True)
@@ -204,6 +204,9 @@ def test_cdi_with_a_spec_of_our_own(invoke, docker_engine, fake_bin, sysroot, tm
         sysroot.write("/etc/cdi/gpucheck-test.yaml", spec)
         env = base_env(fake_bin, DOCKER_HOST=engine.host)
         _, grouped = doctor(invoke, env, "--sysroot", str(sysroot.root))
+    finally:
+        spec_file.unlink()
+        client.images.remove(image, force=True)
     assert f"CDI spec dirs: {spec_dir}" in grouped["container.daemon"][0]["summary"]
     (cdi,) = grouped["container.cdi"]
     assert cdi["status"] == "pass" and cdi["data"]["devices"] == ["nvidia.com/gpu=0", "nvidia.com/gpu=all"]
