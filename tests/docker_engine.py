@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,6 +163,27 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"needs a Docker engine: {reason}")
 
 
+def _docker_host(started: subprocess.CompletedProcess[str]) -> str:
+    """The DOCKER_HOST value that ``scripts/docker-engine.sh start`` prints on its last line."""
+    return started.stdout.strip().splitlines()[-1].removeprefix("DOCKER_HOST=")
+
+
+def _shut_down(client: Any, directory: Path) -> None:
+    """Remove every container, close the client and stop the engine that runs in ``directory``."""
+    # A container left running would hold dockerd's shutdown for its 15 s stop timeout.
+    for container in client.containers.list(all=True):
+        container.remove(force=True)
+    client.close()
+    _run_script("stop", directory)
+
+
+def _import_busybox(engine: Any) -> str:
+    """Import ``gpucheck-test/busybox:local`` (CMD /bin/sh) into ``engine`` and return its tag."""
+    tag = "gpucheck-test/busybox:local"
+    engine.import_rootfs(busybox_rootfs(), tag, changes=('CMD ["/bin/sh"]',))
+    return tag
+
+
 def _client(host: str) -> object:
     try:
         import docker
@@ -192,24 +214,18 @@ def docker_engine() -> Iterator[DockerEngine]:
     if started.returncode != 0:
         _run_script("stop", directory)
         _unavailable(f"scripts/docker-engine.sh start exited {started.returncode}: {started.stderr.strip()}")
-    host = started.stdout.strip().splitlines()[-1].removeprefix("DOCKER_HOST=")
+    host = _docker_host(started)
     client = _client(host)
     try:
         yield DockerEngine(host=host, client=client, directory=directory)
     finally:
-        # A container left running would hold dockerd's shutdown for its 15 s stop timeout.
-        for container in client.containers.list(all=True):
-            container.remove(force=True)
-        client.close()
-        _run_script("stop", directory)
+        _shut_down(client, directory)
 
 
 @pytest.fixture(scope="session")
 def busybox_image(docker_engine: DockerEngine) -> str:
     """A tiny local image ``gpucheck-test/busybox:local`` (CMD /bin/sh), imported once per session."""
-    tag = "gpucheck-test/busybox:local"
-    docker_engine.import_rootfs(busybox_rootfs(), tag, changes=('CMD ["/bin/sh"]',))
-    return tag
+    return _import_busybox(docker_engine)
 
 
 def _modern_root() -> Path:
@@ -234,7 +250,7 @@ def _start_modern(root: Path, directory: Path) -> str:
         env = {"DOCKERD_ROOT": str(root), "GPUCHECK_DOCKER_STORAGE_DRIVER": snapshotter}
         started = _run_script("start", directory, env)
         if started.returncode == 0:
-            return started.stdout.strip().splitlines()[-1].removeprefix("DOCKER_HOST=")
+            return _docker_host(started)
         errors.append(f"{snapshotter}: exit {started.returncode}: {started.stderr.strip()[-300:]}")
         # `stop` removes the directory; the next try needs its daemon.json back.
         config = (directory / "daemon.json").read_text()
@@ -274,15 +290,10 @@ def modern_docker_engine() -> Iterator[ModernDockerEngine]:
             docker_config=directory / "docker-config",
         )
     finally:
-        for container in client.containers.list(all=True):
-            container.remove(force=True)
-        client.close()
-        _run_script("stop", directory)
+        _shut_down(client, directory)
 
 
 @pytest.fixture(scope="session")
 def modern_busybox_image(modern_docker_engine: ModernDockerEngine) -> str:
     """``gpucheck-test/busybox:local`` (CMD /bin/sh) on the modern engine, imported once per session."""
-    tag = "gpucheck-test/busybox:local"
-    modern_docker_engine.import_rootfs(busybox_rootfs(), tag, changes=('CMD ["/bin/sh"]',))
-    return tag
+    return _import_busybox(modern_docker_engine)
