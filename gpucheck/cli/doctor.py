@@ -15,20 +15,17 @@ from gpucheck.ci.detect import CiSystem, resolve_ci
 from gpucheck.cli.ci_output import ci_stdout_taken, emit_github, emit_gitlab, read_expectations
 from gpucheck.cli.exit_codes import ExitCode
 from gpucheck.collect.evidence import Evidence
-from gpucheck.collect.registry import CollectContext, collect
 from gpucheck.collect.snapshot import SnapshotError, read_snapshot, write_snapshot
 from gpucheck.collect.sources.frameworks import PRECISIONS, parse_logical_gpus
-from gpucheck.collect.sysroot import Sysroot
 from gpucheck.diagnose.checks.expectations import unused_checks
 from gpucheck.diagnose.finding import Report
 from gpucheck.diagnose.registry import (
     LAYERS,
     UnknownSelectionError,
     load_checks,
-    needed_collectors,
     select_checks,
 )
-from gpucheck.pipeline import DoctorOptions, doctor
+from gpucheck.pipeline import DoctorOptions, doctor, gather
 from gpucheck.report.console import render_console
 from gpucheck.report.gitlab import default_junit_path
 from gpucheck.report.json_report import render_json
@@ -208,8 +205,7 @@ def snapshot_command(
         checks = select_checks(_split(only), _split(skip))
     except UnknownSelectionError as exc:
         raise _usage_error(str(exc)) from None
-    ctx = CollectContext(sysroot=Sysroot(str(sysroot)), python=python)
-    evidence = collect(ctx, needed_collectors(checks), overall_timeout_s=timeout)
+    evidence = gather(DoctorOptions(sysroot=str(sysroot), python=python, timeout_s=timeout), checks)
     write_snapshot(evidence, output)
     failed = [s.name for s in evidence.collectors.values() if not s.ok]
     typer.echo(
