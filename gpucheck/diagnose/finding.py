@@ -50,11 +50,6 @@ class Finding:
     layer: str = ""
     """The layer the check belongs to (filled in by the registry)."""
 
-    @property
-    def needs_remediation(self) -> bool:
-        """Whether this finding's status requires a remediation text."""
-        return self.status in (Status.WARN, Status.FAIL)
-
 
 @dataclass(frozen=True, slots=True)
 class Report:

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gpucheck.collect.evidence import CommandRun, DirListing, Evidence, FileRead, Item, Value
-from gpucheck.diagnose.finding import Finding, Report, Status
+from gpucheck.diagnose.finding import Report, Status
 from gpucheck.diagnose.registry import LAYERS
 from gpucheck.report.theme import STATUS_LABEL, THEME, status_style
 
@@ -84,8 +84,3 @@ def _evidence_text(item: Item | None, key: str) -> Text:
     for line in shown:
         text.append("\n    " + line[:300], style="evidence.text")
     return text
-
-
-def finding_line(finding: Finding) -> str:
-    """A plain one-line rendering of a finding (for logs and progress displays)."""
-    return f"{STATUS_LABEL[finding.status]:5} {finding.check}: {finding.summary}"
