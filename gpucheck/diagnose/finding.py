@@ -49,6 +49,9 @@ class Finding:
     """The check's one-line title (filled in by the registry)."""
     layer: str = ""
     """The layer the check belongs to (filled in by the registry)."""
+    caused_by: tuple[str, ...] = ()
+    """Check ids of lower-layer findings this one follows from (filled in by the stack rule); empty for a
+    root cause or an independent finding."""
 
 
 @dataclass(frozen=True, slots=True)

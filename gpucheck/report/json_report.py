@@ -26,6 +26,7 @@ def finding_to_json(finding: Finding) -> dict[str, Any]:
         "remediation": finding.remediation,
         "evidence": list(finding.evidence),
         "data": finding.data,
+        "caused_by": list(finding.caused_by),
     }
 
 
