@@ -1,5 +1,4 @@
-"""Version knowledge as data: one TOML file per table, every row with the URL of its source and the date it was
-checked.
+"""Version knowledge as data: one TOML file per table, every row with its source URL and the date checked.
 
 Conventions every table in this folder follows (``load.py`` enforces them, ``tests/knowledge`` tests them):
 

@@ -1,9 +1,9 @@
 """Typed readers for the knowledge tables; a version past a table's newest row is a ``NewerThanTable`` value.
 
-Each reader parses its TOML file once (``tomllib``), checks the conventions in ``gpucheck/knowledge/__init__.py``
-(every row has an ``https://`` source and a ``checked`` date) and returns frozen dataclasses. Lookups that can
-fall past the end of a table return ``NewerThanTable`` instead of the last row, so a caller cannot mistake "newer
-than gpucheck knows" for "supported".
+Each reader parses its TOML file once (``tomllib``), checks the conventions in
+``gpucheck/knowledge/__init__.py`` (every row has an ``https://`` source and a ``checked`` date) and returns
+frozen dataclasses. Lookups that can fall past the end of a table return ``NewerThanTable`` instead of the
+last row, so a caller cannot mistake "newer than gpucheck knows" for "supported".
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _check_row(name: str, kind: str, index: int, row: Any) -> Mapping[str, Any]:
         raise KnowledgeError(f"{where}: not a table")
     source = row.get("source")
     if not isinstance(source, str) or not source.startswith("https://"):
-        raise KnowledgeError(f"{where}: every row needs source = \"https://...\" (got {source!r})")
+        raise KnowledgeError(f'{where}: every row needs source = "https://..." (got {source!r})')
     if not isinstance(row.get("checked"), dt.date):
         raise KnowledgeError(f"{where}: every row needs checked = YYYY-MM-DD")
     if row.get("written_by", "hand") not in ("hand", "scripts/refresh-knowledge.py"):
@@ -124,7 +124,7 @@ def _key(release: str) -> Version:
     return Version(release)
 
 
-# --- CUDA and drivers ----------------------------------------------------------------------------------------
+# --- CUDA and drivers
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +166,9 @@ def cuda_releases() -> tuple[CudaRelease, ...]:
 def driver_branches() -> tuple[DriverBranch, ...]:
     """Every driver branch row, oldest first."""
     rows = table("cuda_drivers").rows["branch"]
-    found = [DriverBranch(int(r["branch"]), r["cuda"], bool(r.get("release", True)), r["source"]) for r in rows]
+    found = [
+        DriverBranch(int(r["branch"]), r["cuda"], bool(r.get("release", True)), r["source"]) for r in rows
+    ]
     return tuple(sorted(found, key=lambda b: b.branch))
 
 
@@ -177,8 +179,11 @@ def major_floors() -> Mapping[int, str]:
 
 
 def cuda_release(cuda: str) -> CudaRelease | NewerThanTable | None:
-    """The release row deciding ``cuda``'s driver: its own, else (a version between releases, like 12.7)
-    the next release's; ``NewerThanTable`` past the newest release; None for nonsense or before the table."""
+    """The release row deciding ``cuda``'s driver.
+
+    Its own row, else (a version between releases, like 12.7) the next release's; ``NewerThanTable`` past the
+    newest release; None for nonsense or a version before the table.
+    """
     release = release_of(cuda)
     if release is None:
         return None
@@ -192,8 +197,11 @@ def cuda_release(cuda: str) -> CudaRelease | NewerThanTable | None:
 
 
 def driver_branch(driver: str) -> DriverBranch | NewerThanTable | None:
-    """The branch row a driver version belongs to (the newest branch at or below its major); ``NewerThanTable``
-    for a major past the newest branch; None for an unparseable driver or one older than every branch."""
+    """The branch row a driver version belongs to: the newest branch at or below its major.
+
+    ``NewerThanTable`` for a major past the newest branch; None for an unparseable driver or one older than
+    every branch.
+    """
     parsed = _version(driver) if isinstance(driver, str) else None
     if parsed is None:
         return None
@@ -214,7 +222,7 @@ def newest_real_release_at_most(cuda: str) -> str | None:
     return fitting[-1] if fitting else None
 
 
-# --- GPU generations -----------------------------------------------------------------------------------------
+# --- GPU generations
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +271,13 @@ class Product:
 def products() -> tuple[Product, ...]:
     """Every product row."""
     return tuple(
-        Product(r["name"], r["name_contains"], tuple(int(i, 16) for i in r["pci_device_ids"]), r["open_modules"],
-                r["source"])
+        Product(
+            r["name"],
+            r["name_contains"],
+            tuple(int(i, 16) for i in r["pci_device_ids"]),
+            r["open_modules"],
+            r["source"],
+        )
         for r in table("gpu_generations").rows["product"]
     )
 
@@ -274,10 +287,13 @@ def _cc(capability: object) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
-def architecture_of(capability: str | None = None, pci_device_id: int | None = None) -> Architecture | \
-        NewerThanTable | None:
-    """The architecture of a GPU by compute capability (else PCI device id); ``NewerThanTable`` for a
-    capability past every row; None when neither identifies one."""
+def architecture_of(
+    capability: str | None = None, pci_device_id: int | None = None
+) -> Architecture | NewerThanTable | None:
+    """The architecture of a GPU by compute capability, else by PCI device id.
+
+    ``NewerThanTable`` for a capability past every row; None when neither identifies one.
+    """
     cc = _cc(capability) if capability is not None else None
     if cc is not None:
         for arch in architectures():
@@ -304,7 +320,7 @@ def product_of(name: str | None = None, pci_device_id: int | None = None) -> Pro
     return None
 
 
-# --- PyTorch -------------------------------------------------------------------------------------------------
+# --- PyTorch
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,8 +353,14 @@ class TorchRelease:
 def torch_wheels() -> tuple[TorchWheel, ...]:
     """Every wheel variant row, newest series first, newest CUDA first within a series."""
     rows = [
-        TorchWheel(r["series"], r["variant"], r["cuda"], tuple(r["archs_x86_64"]),
-                   tuple(r.get("archs_aarch64", ())), r["source"])
+        TorchWheel(
+            r["series"],
+            r["variant"],
+            r["cuda"],
+            tuple(r["archs_x86_64"]),
+            tuple(r.get("archs_aarch64", ())),
+            r["source"],
+        )
         for r in table("torch_wheels").rows["wheel"]
     ]
     return tuple(sorted(rows, key=lambda w: (_key(w.series), _key(w.cuda)), reverse=True))
@@ -346,9 +368,11 @@ def torch_wheels() -> tuple[TorchWheel, ...]:
 
 @cache
 def torch_releases() -> tuple[TorchRelease, ...]:
-    """torch releases on PyPI (rows the refresh script wrote), oldest first."""
+    """Torch releases on PyPI (rows the refresh script wrote), oldest first."""
     rows = table("torch_wheels").rows.get("release", ())
-    found = [TorchRelease(r["version"], r["uploaded"], r.get("default_cuda") or None, r["source"]) for r in rows]
+    found = [
+        TorchRelease(r["version"], r["uploaded"], r.get("default_cuda") or None, r["source"]) for r in rows
+    ]
     return tuple(sorted(found, key=lambda r: Version(r.version)))
 
 
@@ -358,8 +382,10 @@ def torch_index() -> str:
 
 
 def torch_series(version: str) -> tuple[TorchWheel, ...] | NewerThanTable | None:
-    """The wheel variants of torch ``version``'s series (``2.14.1+cu130`` → the 2.14 rows); ``NewerThanTable``
-    past the newest series; None for an unknown older series or nonsense."""
+    """The wheel variants of torch ``version``'s series (``2.14.1+cu130`` → the 2.14 rows).
+
+    ``NewerThanTable`` past the newest series; None for an unknown older series or nonsense.
+    """
     release = release_of(version.split("+")[0]) if isinstance(version, str) else None
     if release is None:
         return None
@@ -371,7 +397,7 @@ def torch_series(version: str) -> tuple[TorchWheel, ...] | NewerThanTable | None
     return rows or None
 
 
-# --- TensorFlow ----------------------------------------------------------------------------------------------
+# --- TensorFlow
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,7 +441,7 @@ def tf_min_driver(platform: str = "linux") -> str:
     return next(r["driver"] for r in table("tf_builds").rows["driver"] if r["platform"] == platform)
 
 
-# --- containers ----------------------------------------------------------------------------------------------
+# --- containers
 
 
 @dataclass(frozen=True, slots=True)
