@@ -213,6 +213,11 @@ def driver_branch(driver: str) -> DriverBranch | NewerThanTable | None:
     return fitting[-1] if fitting else None
 
 
+def recommended_branch() -> int:
+    """The driver branch to recommend when nothing asks for a newer one (a long-term-support branch)."""
+    return int(table("cuda_drivers").rows["recommended"][0]["branch"])
+
+
 def newest_real_release_at_most(cuda: str) -> str | None:
     """The newest released toolkit not newer than ``cuda`` (``12.7`` → ``12.6``: there is no 12.7)."""
     wanted = _version(cuda)

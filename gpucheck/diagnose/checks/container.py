@@ -239,8 +239,11 @@ def _runtime_path_finding(
     resolved = config.runtime_executables.get(path)
     data = {"path": path, "resolved": resolved, "args_key": entry.args_key}
     if not resolved:
-        where = "does not exist" if path.startswith("/") else \
-            f"is not on dockerd's PATH ({':'.join(config.search_path)})"
+        where = (
+            "does not exist"
+            if path.startswith("/")
+            else f"is not on dockerd's PATH ({':'.join(config.search_path)})"
+        )
         return failed(
             f"runtimes.nvidia.path {path!r} in {file.path} {where}: containers fail with "
             f"'exec: \"{path}\": executable file not found in $PATH'",

@@ -78,7 +78,9 @@ SMOKE_REMEDIES: dict[SmokeFailure, tuple[str, str]] = {
     SmokeFailure.NVIDIA_SMI_FAILED: (
         "the container started but nvidia-smi failed inside it",
         "Compare with `nvidia-smi` on the host; if the host works, regenerate the toolkit's view: "
-        + GENERATE_CDI + " and " + RESTART,
+        + GENERATE_CDI
+        + " and "
+        + RESTART,
     ),
     SmokeFailure.OTHER: (
         "the GPU container failed with an error gpucheck does not recognise",

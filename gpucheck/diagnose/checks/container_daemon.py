@@ -82,10 +82,13 @@ def _unreachable(live: LiveDaemon, keys: tuple[str, ...]) -> Finding:
             f"the Docker socket {where} exists but nothing answers: dockerd stopped or crashed",
             f"{RESTART}; if it does not come up: sudo journalctl -u docker -n 50",
         ),
-    }.get(kind or ConnectError.OTHER, (
-        f"the Docker daemon at {where} did not answer",
-        "Run `docker info` for the daemon's own error, and `sudo journalctl -u docker -n 50`",
-    ))
+    }.get(
+        kind or ConnectError.OTHER,
+        (
+            f"the Docker daemon at {where} did not answer",
+            "Run `docker info` for the daemon's own error, and `sudo journalctl -u docker -n 50`",
+        ),
+    )
     data = {"error_kind": kind.value if kind else "other"}
     # NOTE: a docker CLI without a running daemon only matters for container work, so it warns; a daemon
     # that is there but refuses us (permission, crash) is broken and fails.
@@ -194,8 +197,9 @@ def check_cdi(facts: Facts) -> Iterator[Finding]:
     elif not problems:
         kinds = sorted({f.spec.kind for f in cdi.files if f.spec})
         yield skipped(
-            f"CDI specs here are for {', '.join(kinds)}, none for nvidia.com/gpu" if kinds else
-            f"no CDI specs in {', '.join(cdi.dirs)} (CDI is optional; `--gpus` does not need it)",
+            f"CDI specs here are for {', '.join(kinds)}, none for nvidia.com/gpu"
+            if kinds
+            else f"no CDI specs in {', '.join(cdi.dirs)} (CDI is optional; `--gpus` does not need it)",
             evidence=keys,
         )
 
