@@ -2,8 +2,9 @@
 
 The facts come from the knowledge tables (``gpu_generations``, ``cuda_drivers``): Blackwell and Grace
 Hopper need the open kernel modules, Maxwell/Pascal/Volta cannot use them and stop at R580.
-``render_driver_install`` turns a choice into the command for an Ubuntu-style host; it is the single place that
-spells package names, so the host-specific renderer (``gpucheck.diagnose.advice``, issue 9) can replace it in one edit.
+``render_driver_install`` turns a choice into the command for an Ubuntu-style host. It is the single place
+that spells package names, so the host-specific renderer (``gpucheck.diagnose.advice``, issue 9) can
+replace it in one edit.
 """
 
 from __future__ import annotations
