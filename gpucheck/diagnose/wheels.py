@@ -96,16 +96,18 @@ def _pick(wheel: TorchWheel, support: Support) -> TorchPick:
 
 
 def torch_wheel_for(
-    driver: str | None, capabilities: Sequence[str], machine: str = "x86_64"
+    driver: str | None, capabilities: Sequence[str], machine: str = "x86_64", prefer_series: str | None = None
 ) -> TorchPick | None:
     """The newest wheel the driver runs whose architectures cover every GPU.
 
     Newest series first, then newest CUDA; the driver may run it fully or through minor-version compatibility.
-    None when no such wheel is known.
+    None when no such wheel is known. ``prefer_series`` (the installed release's) is tried first, so a CPU
+    build is replaced by the same release's CUDA build when one fits.
     """
     if not driver:
         return None
-    for wheel in load.torch_wheels():
+    wheels = sorted(load.torch_wheels(), key=lambda w: w.series != prefer_series)
+    for wheel in wheels:
         if not _covers(wheel, capabilities, machine):
             continue
         support = judge(driver, wheel.cuda)

@@ -50,7 +50,7 @@ def install_finding(report: WorkerReport, install: str) -> Finding:
         )
     if report.state == "not_installed":
         return skipped(
-            f"{name} is not installed for {report.python}; to install it: `{install}`",
+            f"{name} is not installed for {report.python}; to install it: {install}",
             evidence=report.evidence,
             data=data,
         )
@@ -137,7 +137,8 @@ def torch_install_for_host(facts: Facts, python: str, version: str | None = None
         spec = f"torch=={version.split('+')[0]}" if version else "torch"
         return f"`{python} -m pip install '{spec}' --index-url {torch_index_url('cpu')}`"
     capabilities = host_capabilities(facts)
-    pick = torch_wheel_for(driver.version, capabilities)
+    series = load.release_of(version.split("+")[0]) if version else None
+    pick = torch_wheel_for(driver.version, capabilities, prefer_series=series)
     if pick is not None:
         command = torch_install_command(python, pick.wheel.variant, _torch_spec(pick, version))
         return f"`{command}`{_torch_caveats(facts, pick, capabilities)}"
