@@ -24,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-TABLES = ("cuda_drivers", "gpu_generations", "torch_wheels", "tf_builds", "container")
+TABLES = ("cuda_drivers", "gpu_generations", "torch_wheels", "tf_builds", "container", "images")
 """The tables this module reads (other readers may add files to the folder under the same conventions)."""
 UPGRADE_GPUCHECK = "python -m pip install --upgrade gpucheck"
 """How to get newer tables: they ship inside the package."""
@@ -477,3 +477,34 @@ def container_facts() -> Mapping[str, ContainerFact]:
 def sources(name: str) -> Sequence[str]:
     """Every distinct source URL of a table, in file order (what to re-check by hand)."""
     return list(dict.fromkeys(r["source"] for rows in table(name).rows.values() for r in rows))
+
+
+# --- image matrix pins
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePins:
+    """The image matrix's pins, as the images package uses them."""
+
+    ubuntu_python: Mapping[str, str]
+    apt_pins: Mapping[str, Mapping[str, str]]
+    torch_for_cuda: Mapping[str, str]
+    tensorflow_version: str
+    default_pairs: tuple[tuple[str, str], ...]
+
+
+@cache
+def image_pins() -> ImagePins:
+    """Ubuntu python3/pip pins, torch release per CUDA base, the TensorFlow release and the default pairs."""
+    rows = table("images").rows
+    frameworks = rows["framework"]
+    return ImagePins(
+        {r["release"]: r["python"] for r in rows["ubuntu"]},
+        {
+            r["release"]: {"python3": r["python3_apt"], "python3-pip": r["python3_pip_apt"]}
+            for r in rows["ubuntu"]
+        },
+        {r["cuda"]: r["version"] for r in frameworks if r["name"] == "torch"},
+        next(r["version"] for r in frameworks if r["name"] == "tensorflow"),
+        tuple((r["cuda"], r["ubuntu"]) for r in rows["default_pair"]),
+    )

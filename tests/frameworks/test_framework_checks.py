@@ -74,7 +74,7 @@ def test_sm120_gpu_on_an_old_wheel():
     assert "sm_120" in arch.summary and "newer than every architecture" in arch.summary
     assert "--index-url https://download.pytorch.org/whl/cu126" not in arch.remediation
     # cu126 lacks sm_120; torch 2.13's cu129 wheel has it and runs on R570 through minor-version
-    # compatibility: no driver upgrade (and never to a proprietary >= 575 driver, which cannot drive Blackwell)
+    # compatibility: no driver upgrade (and never to a proprietary >= 575 driver, which cannot drive it)
     assert "'torch==2.13.*' --index-url https://download.pytorch.org/whl/cu129" in arch.remediation
     assert "nvidia-driver-575" not in arch.remediation
     kernel = one(ev, "torch.kernel")
