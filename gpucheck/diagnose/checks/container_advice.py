@@ -7,6 +7,7 @@ corpus in doctor-anchors.md (F09, F27, F30, F31) and the errors recorded in dock
 
 from __future__ import annotations
 
+from gpucheck.diagnose.driver_choice import choose_driver, render_driver_install
 from gpucheck.diagnose.parse.docker_daemon import SmokeFailure
 
 INSTALL_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
@@ -31,7 +32,7 @@ START_DOCKER = (
     "e.g. export DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock"
 )
 NVML_LIBRARY = (
-    "Install the NVIDIA driver on the host (e.g. `sudo apt-get install -y nvidia-driver-550`), "
+    f"Install the NVIDIA driver on the host ({render_driver_install(choose_driver(None))}), "
     "then check that "
     "`ldconfig -p | grep libnvidia-ml.so.1` lists it; run `sudo ldconfig` if the driver lives outside the "
     "linker cache"
