@@ -16,17 +16,39 @@ from gpucheck.collect.registry import CollectContext, collector
 from gpucheck.collect.run import run_command
 
 QUERY_FIELDS: tuple[str, ...] = (
-    "index", "name", "uuid", "pci.bus_id", "driver_version", "memory.total", "compute_cap",
-    "persistence_mode", "compute_mode", "mig.mode.current", "ecc.errors.uncorrected.volatile.total",
-    "retired_pages.pending", "temperature.gpu", "pcie.link.gen.current", "pcie.link.gen.max",
-    "pcie.link.width.current", "pcie.link.width.max",
+    "index",
+    "name",
+    "uuid",
+    "pci.bus_id",
+    "driver_version",
+    "memory.total",
+    "compute_cap",
+    "persistence_mode",
+    "compute_mode",
+    "mig.mode.current",
+    "ecc.errors.uncorrected.volatile.total",
+    "retired_pages.pending",
+    "temperature.gpu",
+    "pcie.link.gen.current",
+    "pcie.link.gen.max",
+    "pcie.link.width.current",
+    "pcie.link.width.max",
 )
 """The ``--query-gpu`` fields gathered; their names are also the keys of NVML readings."""
 
 LEGACY_QUERY_FIELDS: tuple[str, ...] = (
-    "index", "name", "uuid", "pci.bus_id", "driver_version", "memory.total", "persistence_mode",
+    "index",
+    "name",
+    "uuid",
+    "pci.bus_id",
+    "driver_version",
+    "memory.total",
+    "persistence_mode",
     "compute_mode",
-    "temperature.gpu", "pcie.link.gen.current", "pcie.link.gen.max", "pcie.link.width.current",
+    "temperature.gpu",
+    "pcie.link.gen.current",
+    "pcie.link.gen.max",
+    "pcie.link.width.current",
     "pcie.link.width.max",
 )
 """Fields every driver since R384 knows (``compute_cap`` is unknown to R470, ``mig.*`` to pre-R450)."""

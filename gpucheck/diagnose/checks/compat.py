@@ -6,6 +6,8 @@ The facts are the ``cuda_drivers`` knowledge table; the driver to suggest comes 
 
 from __future__ import annotations
 
+from packaging.version import Version
+
 from gpucheck.diagnose.cuda_compat import (
     NewerThanTable,
     Support,
@@ -153,4 +155,40 @@ def check_known_versions(facts: Facts) -> list[Finding]:
             f"gpucheck's CUDA table (checked {checked})",
             evidence=EVIDENCE,
         )
+    ]
+
+
+@check(
+    "compat.toolkit_arch",
+    title="the CUDA toolkit can still build for every GPU",
+    needs=("nvml", "nvidia_smi", "toolkit"),
+)
+def check_toolkit_arch(facts: Facts) -> list[Finding]:
+    """A toolkit newer than the last CUDA release that builds for a GPU's architecture (13.x and Pascal)."""
+    toolkit, gpus = facts.of(active_toolkit), facts.of(gpu_inventory)
+    if toolkit is None or toolkit.version is None:
+        return [skipped("no CUDA toolkit on PATH (see toolkit.nvcc)")]
+    known = [(g, load.architecture_of(g.compute_capability)) for g in gpus if g.compute_capability]
+    if not known:
+        return [skipped("no GPU compute capability reported to compare with the toolkit")]
+    findings = []
+    for gpu, arch in known:
+        if not isinstance(arch, load.Architecture) or arch.last_cuda is None:
+            continue
+        if Version(toolkit.version) > Version(arch.last_cuda):
+            findings.append(
+                warned(
+                    f"GPU {gpu.index} ({gpu.name}, {arch.name}, compute capability "
+                    f"{gpu.compute_capability}): "
+                    f"the CUDA {toolkit.version} toolkit at {toolkit.nvcc} cannot build for it (CUDA "
+                    f"{arch.last_cuda} is the last release that can): nvcc fails with `Unsupported gpu "
+                    f"architecture 'compute_{gpu.compute_capability.replace('.', '')}'`",
+                    f"Install a toolkit that still builds for {arch.name}: "
+                    f"{_toolkit_package(arch.last_cuda)}",
+                    evidence=EVIDENCE,
+                    data={"toolkit": toolkit.version, "architecture": arch.name, "last_cuda": arch.last_cuda},
+                )
+            )
+    return findings or [
+        passed(f"the CUDA {toolkit.version} toolkit builds for every GPU's architecture", evidence=EVIDENCE)
     ]
