@@ -2,7 +2,8 @@
 
 Command line equivalent: ``ls /etc/cdi /var/run/cdi``; ``cat /etc/cdi/*.yaml /etc/cdi/*.json``;
 ``ls -l <hooks[].path>``. Directories named by ``cdi-spec-dirs`` in daemon.json are listed too, and the
-per-user directories a rootless dockerd reads (``$XDG_CONFIG_HOME/cdi``, ``$XDG_RUNTIME_DIR/cdi``; knowledge table ``container``).
+per-user directories a rootless dockerd reads (``$XDG_CONFIG_HOME/cdi``, ``$XDG_RUNTIME_DIR/cdi``;
+knowledge table ``container``).
 """
 
 from __future__ import annotations
