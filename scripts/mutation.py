@@ -24,9 +24,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = REPO / "tests" / "mutation_targets.toml"
@@ -211,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             result = run_group(group, equivalent, children=args.children, show_diffs=args.survivors)
             _store(group, key, result)
         results.append(result)
-    print(f"\n{'group':<10} {'mutants':>7} {'killed':>6} {'timeout':>7} {'survived':>8} {'equiv':>5} "
-          f"{'no-test':>7} {'score':>6}")
+    print(
+        f"\n{'group':<10} {'mutants':>7} {'killed':>6} {'timeout':>7} {'survived':>8} {'equiv':>5} "
+        f"{'no-test':>7} {'score':>6}"
+    )
     for r in results:
         print(
             f"{r.group:<10} {r.total:>7} {r.killed:>6} {r.timeout:>7} {len(r.survived):>8} {r.equivalent:>5} "
@@ -226,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  survived: {name}")
     if args.json_out:
         Path(args.json_out).write_text(
-            json.dumps([{**r.__dict__, "survived": list(r.survived), "score": r.score} for r in results], indent=2)
+            json.dumps(
+                [{**r.__dict__, "survived": list(r.survived), "score": r.score} for r in results], indent=2
+            )
         )
     return 0 if all(r.score >= args.target for r in results) else 1
 
