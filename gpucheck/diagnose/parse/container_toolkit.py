@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from gpucheck.collect.evidence import CommandRun, Evidence
 from gpucheck.diagnose.parse.errors import ParseError
 
-_VERSION = re.compile(r"(?:version:?|cli-version:)\s+v?(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.~+-]*)?)", re.IGNORECASE)
+_VERSION = re.compile(r"version:?\s+v?(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.~+-]*)?)", re.IGNORECASE)
 _INFO_FIELD = re.compile(r"^([A-Za-z][A-Za-z ]*?):\s+(.*?)\s*$")
 
 TOOLKIT_COMMANDS: tuple[str, ...] = ("nvidia-ctk", "nvidia-container-runtime", "nvidia-container-cli")
