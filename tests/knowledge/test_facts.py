@@ -184,3 +184,11 @@ def test_container_facts():
     )
     assert facts["docker_rootless_cdi_dirs"].since == "29.3.0"
     assert facts["docker_gpus_via_cdi"].holds_for(None) is None
+
+
+def test_a_torch_newer_than_the_table_is_not_told_to_downgrade():
+    torch_report = fixture("torch_cpu_worker.json").replace('"2.13.0+cpu"', '"2.15.0+cpu"')
+    ev = framework_evidence(torch=worker_run(TORCH, torch_report), system=nvml("580.95.05", 13000, [RTX3090]))
+    result = one(ev, "framework.cpu_build")
+    assert "torch 2.15.0 is newer than this gpucheck's torch_wheels table" in result.remediation
+    assert "torch==2.14" not in result.remediation

@@ -7,7 +7,7 @@ is a ``skip`` with the install command; an import that raised is a ``fail`` with
 
 from __future__ import annotations
 
-from gpucheck.diagnose.driver_choice import choose_driver, describe, render_driver_install
+from gpucheck.diagnose.driver_choice import cannot_judge, choose_driver, describe, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
@@ -137,6 +137,12 @@ def torch_install_for_host(facts: Facts, python: str, version: str | None = None
         spec = f"torch=={version.split('+')[0]}" if version else "torch"
         return f"`{python} -m pip install '{spec}' --index-url {torch_index_url('cpu')}`"
     capabilities = host_capabilities(facts)
+    known = load.torch_series(version) if version else None
+    if isinstance(known, load.NewerThanTable):
+        return (
+            f"{cannot_judge(known, 'which CUDA wheel of it fits this driver and these GPUs')}; PyTorch's own "
+            "selector lists its wheels: https://pytorch.org/get-started/locally/"
+        )
     series = load.release_of(version.split("+")[0]) if version else None
     pick = torch_wheel_for(driver.version, capabilities, prefer_series=series)
     if pick is not None:
