@@ -88,7 +88,9 @@ def test_blackwell_and_grace_hopper_get_the_open_kernel_modules():
     for gpu in (RTX5090, GH200):
         choice = choose_driver("580.65.06", [(gpu[0], gpu[1])])
         assert choice.open_modules is True
-        assert "sudo apt-get install nvidia-driver-580-open" in render_driver_install(choice)
+        assert "Debian/Ubuntu: `sudo apt-get install -y nvidia-driver-580-open`" in render_driver_install(
+            choice
+        )
 
 
 def test_pascal_stops_at_r580_and_gets_the_proprietary_modules():
@@ -96,7 +98,8 @@ def test_pascal_stops_at_r580_and_gets_the_proprietary_modules():
     choice = choose_driver("595.45.04", [(GTX1080[0], GTX1080[1])])
     assert choice.branch == 580 and choice.open_modules is False
     assert "Pascal GPUs stop at driver branch R580 (and CUDA 12.9)" in choice.limits[0]
-    assert "sudo apt-get install nvidia-driver-580 " in render_driver_install(choice)
+    text = render_driver_install(choice)
+    assert "Debian/Ubuntu: `sudo apt-get install -y nvidia-driver-580`" in text and "580-open" not in text
 
 
 def test_cuda_13_cannot_build_for_pascal():
@@ -104,7 +107,7 @@ def test_cuda_13_cannot_build_for_pascal():
     (result,) = _all(ev, "compat.toolkit_arch")
     assert result.status is Status.WARN
     assert "cannot build for it (CUDA 12.9 is the last release that can)" in result.summary
-    assert "`sudo apt-get install cuda-toolkit-12-9`" in result.remediation
+    assert "`sudo apt-get install -y cuda-toolkit-12-9`" in result.remediation
 
 
 def fixture_nvcc_13_0() -> str:
@@ -192,3 +195,14 @@ def test_a_torch_newer_than_the_table_is_not_told_to_downgrade():
     result = one(ev, "framework.cpu_build")
     assert "torch 2.15.0 is newer than this gpucheck's torch_wheels table" in result.remediation
     assert "torch==2.14" not in result.remediation
+
+
+def test_the_driver_choice_is_rendered_for_the_host_it_runs_on():
+    from gpucheck.diagnose.host import Host
+
+    choice = choose_driver("580.65.06", [(RTX5090[0], RTX5090[1])])
+    ubuntu = render_driver_install(choice, Host(family="apt", distro_id="ubuntu", root=False))
+    assert "`sudo apt-get install -y nvidia-driver-580-open`" in ubuntu and "dnf" not in ubuntu
+    container = render_driver_install(choice, Host(family="apt", distro_id="ubuntu", container="docker"))
+    assert container.startswith("On the host, not inside this docker container")
+    assert "In Windows" in render_driver_install(choice, Host(family="apt", wsl2=True))

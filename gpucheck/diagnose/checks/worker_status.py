@@ -10,6 +10,7 @@ from __future__ import annotations
 from gpucheck.diagnose.driver_choice import cannot_judge, choose_driver, describe, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.parse.framework_workers import WorkerReport
 from gpucheck.diagnose.wheels import (
@@ -161,7 +162,7 @@ def torch_install_for_host(facts: Facts, python: str, version: str | None = None
     return (
         f"no PyTorch CUDA wheel for these GPUs runs on driver {driver.version} "
         f"(CUDA {driver.cuda_version}): "
-        f"upgrade to {describe(choice)} ({render_driver_install(choice)}), then `{command}`"
+        f"{render_driver_install(choice, facts.of(detect_host))} Then `{command}`"
     )
 
 
@@ -177,7 +178,7 @@ def tf_install_for_host(
         choice = choose_driver(load.tf_min_driver(), [(g.name, g.compute_capability) for g in gpus])
         return (
             f"no TensorFlow with pip CUDA libraries runs on driver {driver.version}: upgrade to "
-            f"{describe(choice)} ({render_driver_install(choice)}), then "
+            f"{describe(choice)}. {render_driver_install(choice, facts.of(detect_host))} Then "
             f"`{tf_gpu_install_command(python, None, None, cpu_package)}`"
         )
     newest = load.tf_builds()[0]
