@@ -206,3 +206,13 @@ def test_the_driver_choice_is_rendered_for_the_host_it_runs_on():
     container = render_driver_install(choice, Host(family="apt", distro_id="ubuntu", container="docker"))
     assert container.startswith("On the host, not inside this docker container")
     assert "In Windows" in render_driver_install(choice, Host(family="apt", wsl2=True))
+
+
+def test_wsl2_toolkit_advice_follows_the_windows_driver():
+    from gpucheck.diagnose.checks.wsl import _wsl_toolkit
+    from gpucheck.diagnose.facts import Facts
+
+    # a Windows 565 driver reports CUDA 12.7, which was never released: the toolkit to install is 12.6
+    assert _wsl_toolkit(Facts(host("566.03", 12070, [RTX3090]), {})).startswith("`cuda-toolkit-12-6`")
+    assert _wsl_toolkit(Facts(host("596.36", 13020, [RTX3090]), {})).startswith("`cuda-toolkit-13-2`")
+    assert "cuda-toolkit-12-x" not in _wsl_toolkit(Facts(host("596.36", 13020, [RTX3090]), {}))
