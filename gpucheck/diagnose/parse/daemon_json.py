@@ -91,10 +91,25 @@ def _hint(text: str, pos: int) -> str:
     return ""
 
 
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        # NOTE: Go's encoding/json (dockerd) refuses a number out of float64 range; Python would read inf
+        # and write it back as `Infinity`, which is not JSON
+        raise DaemonJsonError(f"the number {literal[:40]} is out of range for a 64-bit float")
+    return value
+
+
+def _no_constant(literal: str) -> Any:
+    raise DaemonJsonError(f"{literal} is not a JSON value")
+
+
 def load_json_object(text: str) -> dict[str, Any]:
     """Load daemon.json text into an ordered dict; ``DaemonJsonError`` with line/column if it won't parse."""
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicates)
+        data = json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_float=_finite, parse_constant=_no_constant
+        )
     except json.JSONDecodeError as exc:
         raise DaemonJsonError(exc.msg + _hint(text, exc.pos), exc.lineno, exc.colno) from None
     except RecursionError:
