@@ -168,9 +168,15 @@ def parse_daemon_json(text: str) -> DaemonConfig:
         default = None
     if default and default not in BUILTIN_RUNTIMES and default not in {r.name for r in runtimes}:
         problems.append(f"specified default runtime '{default}' does not exist")
-    features = data.get("features", {})
+    features = data.get("features")
     cdi = features.get("cdi") if isinstance(features, dict) else None
     dirs = data.get("cdi-spec-dirs")
+    if dirs is not None and not (isinstance(dirs, list) and all(isinstance(d, str) for d in dirs)):
+        # NOTE: dockerd unmarshals it into []string and refuses to start with anything else
+        problems.append(f"cdi-spec-dirs is {_json_type(dirs)}, not an array of strings")
+        dirs = None
+    if features is not None and not isinstance(features, dict):
+        problems.append(f"features is {_json_type(features)}, not an object")
     return DaemonConfig(
         data=data,
         runtimes=tuple(runtimes),
