@@ -18,6 +18,7 @@ from gpucheck.fix.docker_runtime import (
     RefusedError,
     RuntimePlan,
     apply_plan,
+    edit_lock,
     plan_runtime_config,
     read_config,
     unified_diff,
@@ -53,15 +54,12 @@ def _plan(
     try:
         original = read_config(str(path))
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"cannot read {path}: {exc}; nothing was changed", ExitCode.USAGE) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise _fail(f"cannot read {path}: {why}; nothing was changed", ExitCode.USAGE) from None
     try:
         return plan_runtime_config(
-            str(path),
-            original,
-            runtime_name=runtime_name,
-            runtime_path=runtime_path,
-            set_default=set_default,
-            enable_cdi=cdi,
+            str(path), original, runtime_name=runtime_name, runtime_path=runtime_path,
+            set_default=set_default, enable_cdi=cdi,
         )
     except DaemonJsonError as exc:
         raise _fail(
@@ -76,17 +74,14 @@ def _plan(
 @setup_app.command("docker")
 def docker_command(
     config: Path = typer.Option(  # noqa: B008 - typer declares options as defaults
-        DEFAULT_CONFIG_PATH,
-        "--config",
+        DEFAULT_CONFIG_PATH, "--config",
         help="The daemon.json to edit (rootless Docker: ~/.config/docker/daemon.json).",
     ),
     apply: bool = typer.Option(False, "--apply", help="Write the change; without it only a diff is printed."),
     set_default: bool = typer.Option(False, "--set-default", help='Also set "default-runtime" to it.'),
     cdi: bool = typer.Option(False, "--cdi", help='Also set "features": {"cdi": true} (Docker 25 or newer).'),
     runtime_path: str | None = typer.Option(
-        None,
-        "--runtime-path",
-        show_default=DEFAULT_RUNTIME_PATH,
+        None, "--runtime-path", show_default=DEFAULT_RUNTIME_PATH,
         help="The runtime executable (a bare name is looked up on dockerd's PATH). Given explicitly, it "
         "replaces a path already set; otherwise an existing path is kept.",
     ),
@@ -94,18 +89,15 @@ def docker_command(
 ) -> None:
     """Add the NVIDIA runtime to Docker's daemon.json, as `nvidia-ctk runtime configure` does, safely."""
     path = config.expanduser()
-    plan = _plan(path, runtime_name, runtime_path, set_default, cdi)
-    if not plan.needed:
-        typer.echo(f"nothing to do: {path} already has everything asked for")
-        raise typer.Exit(int(ExitCode.OK))
-    typer.echo(unified_diff(plan), nl=False)
-    for change in plan.changes:
-        typer.echo(f"# {change}")
     if not apply:
-        typer.echo(f"dry run: {path} was not changed; re-run with --apply to write it")
-        raise typer.Exit(int(ExitCode.OK))
+        _show(_plan(path, runtime_name, runtime_path, set_default, cdi), path, apply=False)
+        return
     try:
-        result = apply_plan(plan)
+        with edit_lock(str(path)):
+            # NOTE: read, plan and write under one lock: a concurrent run waits and then sees this edit
+            plan = _plan(path, runtime_name, runtime_path, set_default, cdi)
+            _show(plan, path, apply=True)
+            result = apply_plan(plan, lock_held=True)
     except RefusedError as exc:
         raise _fail(f"refusing to write {path}: {exc}", ExitCode.FAILED) from None
     except PermissionError as exc:
@@ -116,6 +108,19 @@ def docker_command(
         raise _fail(f"cannot write {path}: {exc}; the original is unchanged", ExitCode.FAILED) from None
     typer.echo(f"wrote {result.path}" + (f" (backup: {result.backup})" if result.backup else " (new file)"))
     typer.echo(_restart_hint(path))
+
+
+def _show(plan: RuntimePlan, path: Path, *, apply: bool) -> None:
+    """Print the diff and the changes; exit 0 when there is nothing to write or this is a dry run."""
+    if not plan.needed:
+        typer.echo(f"nothing to do: {path} already has everything asked for")
+        raise typer.Exit(int(ExitCode.OK))
+    typer.echo(unified_diff(plan), nl=False)
+    for change in plan.changes:
+        typer.echo(f"# {change}")
+    if not apply:
+        typer.echo(f"dry run: {path} was not changed; re-run with --apply to write it")
+        raise typer.Exit(int(ExitCode.OK))
 
 
 def register(app: typer.Typer) -> None:

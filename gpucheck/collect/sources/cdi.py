@@ -34,7 +34,8 @@ def configured_spec_dirs(ctx: CollectContext) -> list[str]:
         except (ValueError, RecursionError):
             continue
         listed = data.get("cdi-spec-dirs") if isinstance(data, dict) else None
-        dirs.extend(d for d in listed or () if isinstance(d, str))
+        if isinstance(listed, list):  # NOTE: a string would be iterated letter by letter, a number crash
+            dirs.extend(d for d in listed if isinstance(d, str) and d.startswith("/"))
     return dirs
 
 

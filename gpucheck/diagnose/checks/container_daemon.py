@@ -17,7 +17,7 @@ from gpucheck.diagnose.checks.container_advice import (
     smoke_remedy,
 )
 from gpucheck.diagnose.facts import Facts
-from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
 from gpucheck.diagnose.parse.cdi import CdiFacts, cdi_facts
 from gpucheck.diagnose.parse.container_toolkit import toolkit_facts
 from gpucheck.diagnose.parse.docker_daemon import (
@@ -46,6 +46,13 @@ def check_daemon(facts: Facts) -> Finding:
         return skipped(reason, evidence=keys)
     if not live.reachable:
         return _unreachable(live, keys)
+    if live.problems:
+        return errored(
+            f"the Docker daemon answered with values of the wrong type: {'; '.join(live.problems)}",
+            "Compare with `docker info --format '{{json .}}'`; a daemon or proxy answering this way is not "
+            "the Docker Engine API gpucheck knows (the values were ignored).",
+            evidence=keys,
+        )
     dirs = ", ".join(live.cdi_spec_dirs) if live.cdi_spec_dirs else "CDI off"
     return passed(
         f"Docker {live.server_version} at {_where(live)}{' (rootless)' if live.rootless else ''}; runtimes: "
@@ -129,7 +136,7 @@ def _drift(facts: Facts) -> list[str]:
 
 def _major(version: str | None) -> int:
     head = (version or "").split(".")[0]
-    return int(head) if head.isdigit() else 0
+    return int(head) if head.isascii() and head.isdigit() else 0
 
 
 @check("container.daemon_restart", title="daemon runs with its daemon.json", needs=DOCKER)

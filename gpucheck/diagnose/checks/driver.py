@@ -129,6 +129,15 @@ def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Findi
             evidence=(*EVIDENCE, smi.evidence_key),
             data=data,
         )
+    query = nvidia_smi_runs(facts.evidence).get("query")
+    if query is not None and query.timed_out:
+        return errored(
+            f"kernel module {info.version} is loaded ({cuda}) but nvidia-smi timed out: {smi.message} "
+            "(a wedged driver or GPU)",
+            "Look for Xid errors: `sudo dmesg | grep -i -E 'NVRM|Xid'`; if the GPU is lost, reboot.",
+            evidence=(*EVIDENCE, smi.evidence_key),
+            data=data,
+        )
     if smi.failure in (SmiFailure.NO_DEVICES, SmiFailure.GPU_LOST, SmiFailure.INFOROM_CORRUPTED):
         return passed(
             f"NVIDIA driver {info.version} kernel module is loaded ({cuda}); nvidia-smi: {smi.message}",
