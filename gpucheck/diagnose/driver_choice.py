@@ -34,20 +34,29 @@ class DriverChoice:
     """Why the branch or flavour is constrained, in words (``Pascal's last driver branch is R580``)."""
 
 
-def _architectures(gpus: Sequence[tuple[str, str | None]]) -> list[tuple[str, Architecture | None, bool]]:
-    """(name, architecture, needs open modules as a product) per GPU."""
+GpuId = tuple[str, str | None] | tuple[str, str | None, int | None]
+"""(name, compute capability[, PCI device id]); e.g. ("", None, 0x2B85) from lspci without a driver."""
+
+
+def _architectures(gpus: Sequence[GpuId]) -> list[tuple[str, Architecture | None, bool]]:
+    """(label, architecture, needs open modules as a product) per GPU."""
     found = []
-    for name, capability in gpus:
-        arch = load.architecture_of(capability) if capability else None
-        product = load.product_of(name=name)
-        found.append((name, arch if isinstance(arch, Architecture) else None, bool(product)))
+    for gpu in gpus:
+        name, capability = gpu[0], gpu[1]
+        pci_id = gpu[2] if len(gpu) > 2 else None
+        arch = load.architecture_of(capability, pci_id)
+        product = load.product_of(name=name, pci_device_id=pci_id)
+        label = name or (f"PCI device 10de:{pci_id:04x}" if pci_id is not None else "a GPU")
+        found.append((label, arch if isinstance(arch, Architecture) else None, bool(product)))
     return found
 
 
-def choose_driver(needed: str | None, gpus: Sequence[tuple[str, str | None]] = ()) -> DriverChoice:
-    """The driver for ``gpus`` ((name, compute capability) pairs) that is at least ``needed`` where it can be.
+def choose_driver(needed: str | None, gpus: Sequence[GpuId] = ()) -> DriverChoice:
+    """The driver for ``gpus`` that is at least ``needed`` where it can be.
 
-    ``needed`` is a driver version (``580.65.06``) or branch (``615``), or None for the recommended branch.
+    ``gpus``: (name, compute capability[, PCI device id]) per GPU; with no driver loaded, lspci's device id
+    (``10de:2b85``) still tells the generation. ``needed`` is a driver version (``580.65.06``) or branch
+    (``615``), or None for the recommended branch.
     """
     branch = int(needed.split(".")[0]) if needed else load.recommended_branch()
     limits: list[str] = []

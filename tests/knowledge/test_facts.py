@@ -216,3 +216,11 @@ def test_wsl2_toolkit_advice_follows_the_windows_driver():
     assert _wsl_toolkit(Facts(host("566.03", 12070, [RTX3090]), {})).startswith("`cuda-toolkit-12-6`")
     assert _wsl_toolkit(Facts(host("596.36", 13020, [RTX3090]), {})).startswith("`cuda-toolkit-13-2`")
     assert "cuda-toolkit-12-x" not in _wsl_toolkit(Facts(host("596.36", 13020, [RTX3090]), {}))
+
+
+def test_pci_device_ids_tell_the_generation_without_a_driver():
+    # lspci: "GB202 [GeForce RTX 5090] [10de:2b85]", "GH100 [GH200 480GB] [10de:2342]" (pci.ids)
+    assert choose_driver(None, [("", None, 0x2B85)]).open_modules is True
+    assert choose_driver(None, [("", None, 0x2342)]).open_modules is True
+    unknown = choose_driver(None, [("", None, 0x1B80)])  # a Pascal id outside every recorded range
+    assert unknown.open_modules is None and unknown.branch == 580
