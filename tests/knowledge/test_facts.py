@@ -224,3 +224,12 @@ def test_pci_device_ids_tell_the_generation_without_a_driver():
     assert choose_driver(None, [("", None, 0x2342)]).open_modules is True
     unknown = choose_driver(None, [("", None, 0x1B80)])  # a Pascal id outside every recorded range
     assert unknown.open_modules is None and unknown.branch == 580
+
+
+def test_a_tensorflow_newer_than_the_table_keeps_its_version():
+    tf_report = fixture("tf_cpu_worker.json").replace('"2.21.0"', '"2.22.0"')
+    ev = framework_evidence(tf=worker_run(TF, tf_report), system=nvml("580.95.05", 13000, [RTX3090]))
+    result = one(ev, "framework.cpu_build")
+    assert "'tensorflow[and-cuda]==2.22.0'" in result.remediation
+    assert "TensorFlow 2.22.0 is newer than this gpucheck's tf_builds table" in result.remediation
+    assert "==2.21" not in result.remediation
