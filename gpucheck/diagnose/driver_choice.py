@@ -32,6 +32,8 @@ class DriverChoice:
     """The exact minimum driver version, when a CUDA release asks for one."""
     limits: tuple[str, ...] = ()
     """Why the branch or flavour is constrained, in words (``Pascal's last driver branch is R580``)."""
+    gpus_known: bool = False
+    """Whether every GPU's architecture was known (else the flavour is a guess the advice must explain)."""
 
 
 GpuId = tuple[str, str | None] | tuple[str, str | None, int | None]
@@ -92,7 +94,9 @@ def choose_driver(needed: str | None, gpus: Sequence[GpuId] = ()) -> DriverChoic
             open_modules = False
     elif archs and not required and all(a is not None for _, a, _ in archs) and branch >= 560:
         open_modules = True
-    return DriverChoice(branch, open_modules, needed if needed and "." in needed else None, tuple(limits))
+    known = bool(archs) and all(a is not None for _, a, _ in archs)
+    minimum = needed if needed and "." in needed else None
+    return DriverChoice(branch, open_modules, minimum, tuple(limits), known or bool(required))
 
 
 def render_driver_install(choice: DriverChoice, host: Host | None = None, why: str = "") -> str:
@@ -100,7 +104,7 @@ def render_driver_install(choice: DriverChoice, host: Host | None = None, why: s
     host = host if host is not None else Host()
     limits = f" ({'; '.join(choice.limits)})" if choice.limits else ""
     text = advice.driver_install(host, str(choice.branch), open_modules=choice.open_modules, why=why + limits)
-    if choice.open_modules is None and not host.wsl2:
+    if not choice.gpus_known and choice.open_modules is None and not host.wsl2:
         text += (
             " GPUs unknown: Blackwell and Grace Hopper need the open kernel modules (the `-open` packages, "
             "NVIDIA's default for Turing and newer); Maxwell, Pascal and Volta need the proprietary ones and "
