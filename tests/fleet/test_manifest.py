@@ -33,10 +33,25 @@ def _validate(text: str) -> dict:
 @pytest.mark.parametrize("workload", ["daemonset", "job"])
 def test_cli_manifest_validates_against_the_kubernetes_schemas(invoke, workload: str):
     result = invoke(
-        "fleet", "manifest", "--k8s", "--workload", workload, "--namespace", "gpu-ops",
-        "--node-selector", "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3", "--node-selector", "pool=train",
-        "--image", "registry.example.com/gpucheck:cuda12.4", "--gpus", "8", "--nodes", "16",
-        "--doctor-args", "--expect-gpus 8 --expect-driver '>=550,<560'",
+        "fleet",
+        "manifest",
+        "--k8s",
+        "--workload",
+        workload,
+        "--namespace",
+        "gpu-ops",
+        "--node-selector",
+        "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3",
+        "--node-selector",
+        "pool=train",
+        "--image",
+        "registry.example.com/gpucheck:cuda12.4",
+        "--gpus",
+        "8",
+        "--nodes",
+        "16",
+        "--doctor-args",
+        "--expect-gpus 8 --expect-driver '>=550,<560'",
     )
     assert result.exit_code == 0, result.stderr
     doc = _validate(result.stdout)
@@ -109,9 +124,21 @@ def test_bad_options_are_usage_errors(invoke, args: list[str], message: str):
 def test_slurm_recipe_runs_end_to_end(invoke, tmp_path: Path, fake_bin: FakeBin):
     script = tmp_path / "fleet.sbatch"
     result = invoke(
-        "fleet", "manifest", "--slurm", "--nodes", "4", "--gpus", "2", "--partition", "gpu",
-        "--reports-dir", str(tmp_path / "shared"), "--doctor-args", f"--replay {SNAPSHOT} --expect-gpus 2",
-        "--output", str(script),
+        "fleet",
+        "manifest",
+        "--slurm",
+        "--nodes",
+        "4",
+        "--gpus",
+        "2",
+        "--partition",
+        "gpu",
+        "--reports-dir",
+        str(tmp_path / "shared"),
+        "--doctor-args",
+        f"--replay {SNAPSHOT} --expect-gpus 2",
+        "--output",
+        str(script),
     )
     assert result.exit_code == 0, result.stderr
     text = script.read_text()

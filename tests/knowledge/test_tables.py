@@ -13,10 +13,9 @@ import jsonschema
 import pytest
 import tomllib
 
-import gpucheck
 from gpucheck.knowledge import load
 
-PACKAGE = Path(gpucheck.__file__).parent
+PACKAGE = Path(__file__).resolve().parents[2] / "gpucheck"
 KNOWLEDGE = PACKAGE / "knowledge"
 TABLE_FILES = sorted(KNOWLEDGE.glob("*.toml"))
 
@@ -115,3 +114,64 @@ def test_no_version_table_in_python_outside_the_knowledge_folder():
         for line, versions in _version_tables(ast.parse(path.read_text())):
             offences.append(f"{path.relative_to(PACKAGE)}:{line}: {versions[:4]}")
     assert not offences, "move these tables into gpucheck/knowledge/*.toml:\n" + "\n".join(offences)
+
+
+HEADER = '[table]\nname = "t"\ndescription = "d"\nschema = 1\nchecked = 2026-12-01\n'
+ROW = 'source = "https://example.org/a"\nchecked = 2026-12-01\n'
+
+
+def test_parse_table_reads_header_rows_and_note():
+    table = load.parse_table("t", HEADER + 'note = "n"\n[[row]]\nx = 1\n' + ROW + "[[row]]\nx = 2\n" + ROW)
+    assert (table.name, table.description, table.checked, table.note) == ("t", "d", dt.date(2026, 12, 1), "n")
+    assert [r["x"] for r in table.rows["row"]] == [1, 2]
+    assert load.parse_table("t", HEADER).note == "" and load.parse_table("t", HEADER).rows == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[table\n", "t.toml: "),
+        ('[table]\nname = "t"\n', r"\[table\] needs description and checked"),
+        ('[table]\nname = "t"\ndescription = "d"\nchecked = "2026-12-01"\n', "checked = YYYY-MM-DD"),
+        ('[table]\nname = "t"\nchecked = 2026-12-01\n', r"\[table\] needs description"),
+        ("x = 1\n", r"needs a \[table\] header with name = 't'"),
+        ("row = 1\n" + HEADER, r"top-level 'row' must be an array of tables \[\[row\]\]"),
+        ("row = [1]\n" + HEADER, r"t.toml \[\[row\]\] #1: not a table"),
+        (HEADER + '[[row]]\nsource = "https://e.org"\n', r"t.toml \[\[row\]\] #1: every row needs checked"),
+        (
+            HEADER + "[[row]]\n" + ROW + "[[row]]\nchecked = 2026-12-01\n",
+            r"\[\[row\]\] #2: every row needs source",
+        ),
+        (HEADER + "[[row]]\nsource = 3\nchecked = 2026-12-01\n", r"needs source = \"https://...\" \(got 3\)"),
+        (HEADER + "[[row]]\n" + ROW + 'written_by = "someone"\n', "written_by must be 'hand' or"),
+    ],
+)
+def test_parse_table_refuses_broken_conventions(text: str, message: str):
+    with pytest.raises(load.KnowledgeError, match=message):
+        load.parse_table("t", text)
+
+
+def test_written_by_accepts_hand_and_the_refresh_script():
+    for writer in ("hand", "scripts/refresh-knowledge.py"):
+        assert load.parse_table("t", HEADER + "[[row]]\n" + ROW + f'written_by = "{writer}"\n').rows["row"]
+
+
+def test_lookups_at_the_edges_of_the_tables():
+    assert load.driver_branch("346.46").cuda == "7.0"  # the oldest branch
+    assert load.driver_branch("345.99") is None  # older than every branch
+    assert load.driver_branch("615.0").cuda == "13.4"  # the newest branch itself is not past it
+    newer = load.driver_branch(" 616.10 ")
+    assert (newer.subject, newer.newest, newer.table) == ("driver 616.10", "615", "cuda_drivers")
+    assert load.driver_branch("abc") is None and load.driver_branch(None) is None
+    assert load.cuda_release("7.0").driver == "346.46" and load.cuda_release("6.5") is None
+    assert load.cuda_release("13.4").driver == "615" and not load.cuda_release("13.4").exact
+    assert load.cuda_release("13.3").exact
+    past = load.cuda_release("13.5")
+    assert (past.subject, past.newest, past.checked) == ("CUDA 13.5", "13.4", dt.date(2026, 12, 1))
+    assert load.release_of("V12.4.131") == "12.4" and load.release_of(12.4) is None
+    assert (
+        load.newest_real_release_at_most("12.7") == "12.6" and load.newest_real_release_at_most("x") is None
+    )
+    assert load.newest_real_release_at_most("6.0") is None
+    assert load.recommended_branch() == 580 and load.legacy_last_branch() == 580
+    assert load.major_floors() == {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
