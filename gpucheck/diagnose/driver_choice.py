@@ -102,15 +102,14 @@ def choose_driver(needed: str | None, gpus: Sequence[GpuId] = ()) -> DriverChoic
 def render_driver_install(choice: DriverChoice, host: Host | None = None, why: str = "") -> str:
     """The install command for a choice on this host (``gpucheck.diagnose.advice`` renders it)."""
     host = host if host is not None else Host()
-    limits = f" ({'; '.join(choice.limits)})" if choice.limits else ""
-    text = advice.driver_install(host, str(choice.branch), open_modules=choice.open_modules, why=why + limits)
+    notes = list(choice.limits)
     if not choice.gpus_known and choice.open_modules is None and not host.wsl2:
-        text += (
-            " GPUs unknown: Blackwell and Grace Hopper need the open kernel modules (the `-open` packages, "
-            "NVIDIA's default for Turing and newer); Maxwell, Pascal and Volta need the proprietary ones and "
-            f"a branch no newer than R{load.legacy_last_branch()}."
+        notes.append(
+            "Blackwell/Grace Hopper: the `-open` packages; Maxwell–Volta: proprietary, branch ≤ "
+            f"R{load.legacy_last_branch()}"
         )
-    return text
+    limits = f" ({'; '.join(notes)})" if notes else ""
+    return advice.driver_install(host, str(choice.branch), open_modules=choice.open_modules, why=why + limits)
 
 
 def toolkit_install(release: str, host: Host | None = None) -> str:
