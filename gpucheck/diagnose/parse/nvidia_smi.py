@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gpucheck.diagnose.parse.errors import ParseError
+from gpucheck.diagnose.parse.values import UNAVAILABLE
 
-_HEADER = re.compile(r"NVIDIA-SMI (\S+)\s+Driver Version: (\S+)(?:\s+CUDA Version: (\S+))?")
+_HEADER = re.compile(
+    r"NVIDIA-SMI (\S+)[ \t]+(?:Driver|KMD) Version: (\S+)(?:[ \t]+CUDA(?: UMD)? Version: (\S+))?"
+)
+"""Both header forms: ``Driver Version: … CUDA Version: …`` (to R595) and, from R610 on,
+``KMD Version: … CUDA UMD Version: …`` (the kernel-mode driver and the CUDA user-mode driver)."""
 _UNITS = re.compile(r"\s*\[[^\]]*\]\s*$")
 
 
@@ -26,6 +31,7 @@ class SmiHeader:
 
     smi_version: str
     driver_version: str
+    """The ``Driver Version`` (``KMD Version`` from R610 on)."""
     cuda_version: str | None
     """None on pre-R410 drivers (no field) and when the driver prints ``ERR!`` (broken WSL2 set-ups)."""
     cuda_raw: str | None
@@ -69,32 +75,56 @@ class SmiXml:
 
     driver_version: str | None
     cuda_version: str | None
+    """None when absent (pre-R410) or a placeholder (``Not Found``, ``N/A``)."""
     gpus: tuple[dict[str, str], ...]
+    attached_gpus: int | None = None
+    """The document's own ``<attached_gpus>`` count (compared with the ``<gpu>`` elements it lists)."""
 
 
-_XML_FIELDS: dict[str, str] = {
-    "name": "product_name",
-    "uuid": "uuid",
-    "pci.bus_id": "pci/pci_bus_id",
-    "memory.total": "fb_memory_usage/total",
-    "persistence_mode": "persistence_mode",
-    "compute_mode": "compute_mode",
-    "mig.mode.current": "mig_mode/current_mig",
-    "ecc.errors.uncorrected.volatile.total": "ecc_errors/volatile/dram_uncorrectable",
-    "retired_pages.pending": "retired_pages/pending_retirement",
-    "remapped_rows.pending": "remapped_rows/remapped_row_pending",
-    "remapped_rows.failure": "remapped_rows/remapped_row_failure",
-    "temperature.gpu": "temperature/gpu_temp",
-    "pcie.link.gen.current": "pci/pci_gpu_link_info/pcie_gen/current_link_gen",
-    "pcie.link.gen.max": "pci/pci_gpu_link_info/pcie_gen/max_link_gen",
-    "pcie.link.width.current": "pci/pci_gpu_link_info/link_widths/current_link_width",
-    "pcie.link.width.max": "pci/pci_gpu_link_info/link_widths/max_link_width",
+_XML_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("product_name",),
+    "uuid": ("uuid",),
+    "pci.bus_id": ("pci/pci_bus_id",),
+    "memory.total": ("fb_memory_usage/total",),
+    "persistence_mode": ("persistence_mode",),
+    "compute_mode": ("compute_mode",),
+    "mig.mode.current": ("mig_mode/current_mig",),
+    "driver_model.current": ("driver_model/current_dm",),
+    "virtualization_mode": ("gpu_virtualization_mode/virtualization_mode",),
+    "ecc.mode.current": ("ecc_mode/current_ecc",),
+    "ecc.errors.uncorrected.volatile.total": (
+        "ecc_errors/volatile/dram_uncorrectable", "ecc_errors/volatile/double_bit/total",
+    ),
+    "ecc.errors.uncorrected.aggregate.total": (
+        "ecc_errors/aggregate/dram_uncorrectable", "ecc_errors/aggregate/double_bit/total",
+    ),
+    "retired_pages.single_bit_ecc.count": ("retired_pages/multiple_single_bit_retirement/retired_count",),
+    "retired_pages.double_bit.count": ("retired_pages/double_bit_retirement/retired_count",),
+    "retired_pages.pending": ("retired_pages/pending_retirement", "retired_pages/pending_blacklist"),
+    "remapped_rows.uncorrectable": ("remapped_rows/remapped_row_unc",),
+    "remapped_rows.pending": ("remapped_rows/remapped_row_pending",),
+    "remapped_rows.failure": ("remapped_rows/remapped_row_failure",),
+    "temperature.gpu": ("temperature/gpu_temp",),
+    "pstate": ("performance_state",),
+    "utilization.gpu": ("utilization/gpu_util",),
+    "pcie.link.gen.current": ("pci/pci_gpu_link_info/pcie_gen/current_link_gen",),
+    "pcie.link.gen.max": ("pci/pci_gpu_link_info/pcie_gen/max_link_gen",),
+    "pcie.link.width.current": ("pci/pci_gpu_link_info/link_widths/current_link_width",),
+    "pcie.link.width.max": ("pci/pci_gpu_link_info/link_widths/max_link_width",),
 }
-"""``--query-gpu`` field → element path inside ``<gpu>`` (DTD v10 and later)."""
+"""``--query-gpu`` field → element paths inside ``<gpu>``, newest layout first.
+
+Two layouts of the same facts exist: drivers and GPUs before HBM-era repair report ECC as
+``volatile/double_bit/total`` (DTD v8-v10 on Kepler/Pascal/Volta: K80 on R430, P100 on R510, V100 on R410)
+and newer ones as ``volatile/dram_uncorrectable``; the K80-era drivers name a pending retirement
+``pending_blacklist`` where later ones say ``pending_retirement`` (some print both). The first path present
+with a reading wins; a placeholder (``N/A``) is kept so the inventory can tell "not reported" from "absent".
+"""
 
 
 def parse_xml(text: str) -> SmiXml:
     """Read ``nvidia-smi -q -x``; ``ParseError`` when it is not an ``nvidia_smi_log`` document."""
+    # NOTE: ElementTree does not fetch the DOCTYPE's external DTD and expands no external entities.
     try:
         root = ET.fromstring(text)
     except (ET.ParseError, ValueError) as exc:
@@ -104,19 +134,49 @@ def parse_xml(text: str) -> SmiXml:
     gpus = []
     for index, gpu in enumerate(root.findall("gpu")):
         fields = {"index": str(index)}
-        for field, path in _XML_FIELDS.items():
-            element = gpu.find(path)
-            if element is not None and element.text is not None:
-                fields[field] = element.text.strip()
+        for field, paths in _XML_FIELDS.items():
+            value = _first(gpu, paths)
+            if value is not None:
+                fields[field] = value
         if "pci.bus_id" not in fields and gpu.get("id"):
             fields["pci.bus_id"] = str(gpu.get("id"))
         gpus.append(fields)
-    return SmiXml(_text(root, "driver_version"), _text(root, "cuda_version"), tuple(gpus))
+    attached = _text(root, "attached_gpus")
+    return SmiXml(
+        _text(root, "driver_version"),
+        _version(_text(root, "cuda_version")),
+        tuple(gpus),
+        int(attached) if attached and attached.isdigit() else None,
+    )
+
+
+def _first(gpu: ET.Element, paths: tuple[str, ...]) -> str | None:
+    """The first path's text that is a reading; else the first placeholder found; else None."""
+    found = None
+    for path in paths:
+        element = gpu.find(path)
+        if element is None or element.text is None or not element.text.strip():
+            continue
+        value = element.text.strip()
+        if not is_placeholder(value):
+            return value
+        found = found or value
+    return found
 
 
 def _text(root: ET.Element, path: str) -> str | None:
     element = root.find(path)
     return element.text.strip() if element is not None and element.text and element.text.strip() else None
+
+
+def _version(value: str | None) -> str | None:
+    """``12.4`` stays; ``Not Found``, ``N/A``, ``ERR!`` and anything else that is no version become None."""
+    return value if value and re.fullmatch(r"\d+\.\d+(?:\.\d+)?", value) else None
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether nvidia-smi's text is one of its "no reading" placeholders (``N/A``, ``[Not Supported]``)."""
+    return value.strip().lower() in UNAVAILABLE
 
 
 class SmiFailure(str, Enum):
