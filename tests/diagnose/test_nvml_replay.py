@@ -46,7 +46,7 @@ def test_replay_diagnoses_nvml_snapshot(invoke) -> None:
     link = found["gpu.pcie_link"]
     # the snapshot holds no P-state: GPU 1's link below its maximum is information, not a fault
     assert [f["status"] for f in link] == ["pass"]
-    assert "GPU 1: gen 4 of 4, x8 of x16, performance state not reported" in link[0]["summary"]
+    assert "GPU 1: gen 5 of 5, x8 of x16, performance state not reported" in link[0]["summary"]
     modes = " | ".join(f["summary"] for f in found["gpu.modes"])
     assert "MIG mode is enabled" in modes and "compute mode Exclusive_Process" in modes
     assert len(found["gpu.modes"]) == 2 and all(f["status"] == "warn" for f in found["gpu.modes"])
