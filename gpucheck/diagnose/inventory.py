@@ -15,7 +15,14 @@ from typing import Any
 from gpucheck.collect.evidence import CommandRun, Evidence
 from gpucheck.diagnose.cuda_compat import cuda_from_driver_api, max_cuda_for_driver
 from gpucheck.diagnose.parse.errors import ParseError
-from gpucheck.diagnose.parse.nvidia_smi import SmiHeader, SmiXml, parse_header, parse_query_csv, parse_xml
+from gpucheck.diagnose.parse.nvidia_smi import (
+    SmiHeader,
+    SmiXml,
+    parse_header,
+    parse_query_csv,
+    parse_query_text,
+    parse_xml,
+)
 from gpucheck.diagnose.parse.proc import parse_nvidia_version
 from gpucheck.diagnose.parse.values import enabled_or_none, int_or_none, text_or_none
 from gpucheck.diagnose.toolkits import ToolkitInfo, active_toolkit, toolkits
@@ -95,7 +102,8 @@ def nvidia_smi_runs(evidence: Evidence) -> dict[str, CommandRun]:
     """The nvidia-smi runs that were collected, by role.
 
     Roles: ``query`` (the first, full ``--query-gpu`` run), ``legacy`` (a retry with the fields the driver
-    knows: the one that succeeded, else the last), ``help`` (``--help-query-gpu``), ``xml`` and ``table``.
+    knows: the one that succeeded, else the last), ``help`` (``--help-query-gpu``), ``xml`` (``-q -x``),
+    ``text`` (``-q``) and ``table``.
     Roles are told apart by the command line's shape (the collector's argv constants live in collect.sources,
     which diagnose must not import): the ``--query-gpu`` run with the most fields is the full query.
     """
@@ -113,6 +121,8 @@ def nvidia_smi_runs(evidence: Evidence) -> dict[str, CommandRun]:
     for run in runs:
         if run.argv[1:] == ("-q", "-x"):
             roles["xml"] = run
+        elif run.argv[1:] == ("-q",):
+            roles["text"] = run
         elif run.argv[1:] == ("--help-query-gpu",):
             roles["help"] = run
         elif run.argv == ("nvidia-smi",):
@@ -135,24 +145,24 @@ def _smi_rows(evidence: Evidence) -> tuple[tuple[dict[str, str], ...], str] | No
                 return parse_query_csv(run.stdout), "nvidia-smi"
             except ParseError:
                 continue
-    run = runs.get("xml")
-    if run is not None and run.succeeded:
-        try:
-            return parse_xml(run.stdout).gpus, "nvidia-smi-xml"
-        except ParseError:
-            return None
-    return None
+    report = smi_xml(evidence)
+    if report is None:
+        return None
+    return report.gpus, "nvidia-smi-xml" if "xml" in runs and runs["xml"].succeeded else "nvidia-smi-text"
 
 
 def smi_xml(evidence: Evidence) -> SmiXml | None:
-    """The parsed ``nvidia-smi -q -x`` document, when it ran, succeeded and parsed."""
-    run = nvidia_smi_runs(evidence).get("xml")
-    if run is None or not run.succeeded:
-        return None
-    try:
-        return parse_xml(run.stdout)
-    except ParseError:
-        return None
+    """The ``nvidia-smi -q -x`` document (else the ``-q`` text report), when one succeeded and parsed."""
+    runs = nvidia_smi_runs(evidence)
+    for role, parse in (("xml", parse_xml), ("text", parse_query_text)):
+        run = runs.get(role)
+        if run is None or not run.succeeded:
+            continue
+        try:
+            return parse(run.stdout)
+        except ParseError:
+            continue
+    return None
 
 
 def smi_header(evidence: Evidence) -> SmiHeader | None:

@@ -9,7 +9,8 @@ Command line equivalents, in order:
    itself cannot be read, the rejected field is dropped and the query retried;
 3. ``nvidia-smi -q -x`` whenever no CSV query succeeded, whatever the reason (an exit 255 on one GPU's handle
    as much as an unknown field), unless the binary is missing, hung or cannot be started;
-4. plain ``nvidia-smi`` for the table header, always (the only place older drivers print the CUDA version,
+4. ``nvidia-smi -q`` (the same report as text) when the XML failed too;
+5. plain ``nvidia-smi`` for the table header, always (the only place older drivers print the CUDA version,
    and evidence of its own when a query fails).
 
 Every run is kept as evidence: a failed query never hides what an earlier or later run read. On WSL2 the tool
@@ -43,6 +44,7 @@ RENAMED_FIELDS: dict[str, str] = {"clocks_event_reasons.": "clocks_throttle_reas
 QUERY_ARGV = ("nvidia-smi", "--query-gpu=" + ",".join(QUERY_FIELDS), "--format=csv,nounits")
 HELP_ARGV = ("nvidia-smi", "--help-query-gpu")
 XML_ARGV = ("nvidia-smi", "-q", "-x")
+TEXT_ARGV = ("nvidia-smi", "-q")
 TABLE_ARGV = ("nvidia-smi",)
 WSL_LIB_DIR = "/usr/lib/wsl/lib"
 TIMEOUT_S = 8.0
@@ -150,4 +152,7 @@ def collect_nvidia_smi(ctx: CollectContext) -> Iterable[Item]:
             yield run
             answered = answered or (run.succeeded and run.argv[1].startswith("--query-gpu="))
     if not answered:
-        yield _run(ctx, XML_ARGV)
+        xml = _run(ctx, XML_ARGV)
+        yield xml
+        if not xml.succeeded and not _broken(xml):
+            yield _run(ctx, TEXT_ARGV)

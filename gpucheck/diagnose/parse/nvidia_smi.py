@@ -1,8 +1,9 @@
 """Parsers for ``nvidia-smi`` output: the CSV query, the ``-q -x`` XML, the table header, and its failures.
 
-Command line equivalents: ``nvidia-smi --query-gpu=<fields> --format=csv,nounits``, ``nvidia-smi -q -x`` and
-plain ``nvidia-smi``. NOTE: the man page warns that nvidia-smi's text output is not backwards compatible, so
-every parser here tolerates missing fields and returns ``ParseError`` for anything it cannot read.
+Command line equivalents: ``nvidia-smi --query-gpu=<fields> --format=csv,nounits``, ``nvidia-smi -q -x``,
+``nvidia-smi -q`` and plain ``nvidia-smi``. NOTE: the man page warns that nvidia-smi's text output is not
+backwards compatible, so every parser here tolerates missing fields and returns ``ParseError`` for anything
+it cannot read.
 """
 
 from __future__ import annotations
@@ -230,3 +231,105 @@ def unknown_field(output: str) -> str | None:
     """The field an old driver rejected (``Field "compute_cap" is not a valid field to query.``)."""
     match = re.search(r'Field "([^"]+)" is not a valid field to query', output)
     return match.group(1) if match else None
+
+
+_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("Product Name",),
+    "uuid": ("GPU UUID",),
+    "pci.bus_id": ("PCI/Bus Id",),
+    "memory.total": ("FB Memory Usage/Total",),
+    "persistence_mode": ("Persistence Mode",),
+    "compute_mode": ("Compute Mode",),
+    "mig.mode.current": ("MIG Mode/Current",),
+    "driver_model.current": ("Driver Model/Current",),
+    "virtualization_mode": ("GPU Virtualization Mode/Virtualization Mode",),
+    "ecc.mode.current": ("ECC Mode/Current",),
+    "ecc.errors.uncorrected.volatile.total": (
+        "ECC Errors/Volatile/DRAM Uncorrectable", "ECC Errors/Volatile/Double Bit/Total",
+    ),
+    "ecc.errors.uncorrected.aggregate.total": (
+        "ECC Errors/Aggregate/DRAM Uncorrectable", "ECC Errors/Aggregate/Double Bit/Total",
+    ),
+    "retired_pages.single_bit_ecc.count": ("Retired Pages/Single Bit ECC",),
+    "retired_pages.double_bit.count": ("Retired Pages/Double Bit ECC",),
+    "retired_pages.pending": (
+        "Retired Pages/Pending Page Retirement",
+        "Retired Pages/Pending Page Blacklist",
+        "Retired Pages/Pending",
+    ),
+    "remapped_rows.uncorrectable": ("Remapped Rows/Uncorrectable Error",),
+    "remapped_rows.pending": ("Remapped Rows/Pending",),
+    "remapped_rows.failure": ("Remapped Rows/Remapping Failure Occurred",),
+    "temperature.gpu": ("Temperature/GPU Current Temp",),
+    "pstate": ("Performance State",),
+    "utilization.gpu": ("Utilization/Gpu",),
+    "pcie.link.gen.current": ("PCI/GPU Link Info/PCIe Generation/Current",),
+    "pcie.link.gen.max": ("PCI/GPU Link Info/PCIe Generation/Max",),
+    "pcie.link.width.current": ("PCI/GPU Link Info/Link Width/Current",),
+    "pcie.link.width.max": ("PCI/GPU Link Info/Link Width/Max",),
+}
+"""``--query-gpu`` field → ``Section/Key`` path in ``nvidia-smi -q`` text, newest name first (the same two ECC
+layouts and two retirement names as the XML)."""
+
+
+def parse_query_text(text: str) -> SmiXml:
+    """Read ``nvidia-smi -q`` (the indented ``Key : value`` report); ``ParseError`` when it is not one.
+
+    The result has the XML reader's shape. Sections nest by four-space indentation; a GPU section starts at
+    column 0 with ``GPU <bus id>``. Each line is split at its first ``" : "`` (values keep their own colons).
+    """
+    if "==============NVSMI LOG==============" not in text:
+        raise ParseError("no '==============NVSMI LOG==============' banner: not `nvidia-smi -q` output")
+    top: dict[str, str] = {}
+    gpus: list[tuple[str, dict[str, str]]] = []
+    stack: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("====="):
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 4
+        body = line.strip()
+        key, sep, value = body.partition(" : ")
+        if not sep and body.endswith(" :"):
+            key, sep, value = body[:-2], " : ", ""
+        if depth == 0 and not sep and body.startswith("GPU "):
+            gpus.append((body[4:].strip(), {}))
+            stack = []
+            continue
+        level = depth - 1 if gpus else depth
+        stack = stack[: max(level, 0)]
+        if not sep:
+            stack.append(body)
+            continue
+        path = "/".join([*stack, key.strip()])
+        target = gpus[-1][1] if gpus and depth > 0 else top
+        target.setdefault(path, value.strip())
+    if not gpus and "Driver Version" not in top:
+        raise ParseError("`nvidia-smi -q` output lists no driver and no GPU")
+    parsed = []
+    for index, (bus, flat) in enumerate(gpus):
+        fields = {"index": str(index)}
+        for field, paths in _TEXT_FIELDS.items():
+            value = _first_text(flat, paths)
+            if value is not None:
+                fields[field] = value
+        fields.setdefault("pci.bus_id", bus)
+        parsed.append(fields)
+    attached = top.get("Attached GPUs", "")
+    return SmiXml(
+        top.get("Driver Version") or None,
+        _version(top.get("CUDA Version")),
+        tuple(parsed),
+        int(attached) if attached.isdigit() else None,
+    )
+
+
+def _first_text(flat: dict[str, str], paths: tuple[str, ...]) -> str | None:
+    found = None
+    for path in paths:
+        value = flat.get(path)
+        if not value:
+            continue
+        if not is_placeholder(value):
+            return value
+        found = found or value
+    return found
