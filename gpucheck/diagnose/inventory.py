@@ -62,6 +62,7 @@ class GpuInfo:
     remapped_rows_pending: bool | None = None
     remapped_rows_failure: bool | None = None
     temperature_c: int | None = None
+    """None in a vGPU guest, whose driver prints ``0 C`` for a sensor it cannot read."""
     pstate: int | None = None
     """Performance state number (``P0`` → 0, ``P8`` → 8); None when not reported."""
     utilization_pct: int | None = None
@@ -248,7 +249,9 @@ def _gpu(fields: Mapping[str, Any], position: int, source: str) -> GpuInfo:
         remapped_rows_uncorrectable=int_or_none(fields.get("remapped_rows.uncorrectable")),
         remapped_rows_pending=enabled_or_none(fields.get("remapped_rows.pending")),
         remapped_rows_failure=enabled_or_none(fields.get("remapped_rows.failure")),
-        temperature_c=int_or_none(fields.get("temperature.gpu")),
+        temperature_c=None if _raw(fields.get("virtualization_mode")) == "VGPU" else int_or_none(
+            fields.get("temperature.gpu")
+        ),
         pstate=_pstate(fields.get("pstate")),
         utilization_pct=int_or_none(fields.get("utilization.gpu")),
         pcie_gen_current=int_or_none(fields.get("pcie.link.gen.current")),

@@ -27,6 +27,8 @@ def _no_gpus_reason(facts: Facts) -> str | None:
         return None
     if not facts.of(driver_info).loaded:
         return "no NVIDIA driver is loaded (see driver.loaded)"
+    if facts.of(smi_state).failure in (SmiFailure.OTHER, SmiFailure.NVML_UNKNOWN_ERROR):
+        return "the driver's GPU list could not be read (see gpu.present)"
     return "the driver reports no GPU (see gpu.present)"
 
 
@@ -125,7 +127,11 @@ def _health_read(gpus: tuple[GpuInfo, ...]) -> str:
         else "page retirement and row remapping not reported"
     )
     temps = [g.temperature_c for g in gpus if g.temperature_c is not None]
-    parts.append(f"temperatures {min(temps)}–{max(temps)} °C" if temps else "temperature not reported")
+    if temps:
+        span = f"{min(temps)} °C" if min(temps) == max(temps) else f"{min(temps)}–{max(temps)} °C"
+        parts.append(f"temperature {span}")
+    else:
+        parts.append("temperature not reported")
     return "; ".join(parts)
 
 
