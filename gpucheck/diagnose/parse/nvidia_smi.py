@@ -144,8 +144,8 @@ def parse_xml(text: str) -> SmiXml:
         gpus.append(fields)
     attached = _text(root, "attached_gpus")
     return SmiXml(
-        _text(root, "driver_version"),
-        _version(_text(root, "cuda_version")),
+        _text(root, "kmd_version") or _text(root, "driver_version"),
+        _version(_text(root, "cuda_umd_version") or _text(root, "cuda_version")),
         tuple(gpus),
         int(attached) if attached and attached.isdigit() else None,
     )
@@ -262,7 +262,7 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "remapped_rows.failure": ("Remapped Rows/Remapping Failure Occurred",),
     "temperature.gpu": ("Temperature/GPU Current Temp",),
     "pstate": ("Performance State",),
-    "utilization.gpu": ("Utilization/Gpu",),
+    "utilization.gpu": ("Utilization/Gpu", "Utilization/GPU"),
     "pcie.link.gen.current": ("PCI/GPU Link Info/PCIe Generation/Current",),
     "pcie.link.gen.max": ("PCI/GPU Link Info/PCIe Generation/Max",),
     "pcie.link.width.current": ("PCI/GPU Link Info/Link Width/Current",),
@@ -315,9 +315,11 @@ def parse_query_text(text: str) -> SmiXml:
         fields.setdefault("pci.bus_id", bus)
         parsed.append(fields)
     attached = top.get("Attached GPUs", "")
+    # NOTE: from R610 on, "Driver Version : 610.62 [Deprecated; ...]" sits beside "KMD Version : 610.62".
+    driver = top.get("KMD Version") or top.get("Driver Version", "").split(" [", 1)[0]
     return SmiXml(
-        top.get("Driver Version") or None,
-        _version(top.get("CUDA Version")),
+        driver or None,
+        _version(top.get("CUDA UMD Version") or top.get("CUDA Version", "").split(" [", 1)[0]),
         tuple(parsed),
         int(attached) if attached.isdigit() else None,
     )
