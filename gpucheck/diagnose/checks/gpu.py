@@ -232,13 +232,13 @@ def check_pcie_link(facts: Facts) -> Iterable[Finding]:
     problems = [f for f in (_link(g) for g in reported if g not in unjudged) if f is not None]
     if problems:
         return problems
-    notes = [f"GPU {g.index}: {_link_state(g)}, {_judgeable(g)}" for g in unjudged]
+    notes = "; ".join(f"GPU {g.index}: {_link_state(g)}, {_judgeable(g)}" for g in unjudged)
+    rule = "a link below its maximum is judged only in P0–P2 under load: an idle GPU slows its link by design"
     at_max = [g for g in reported if g not in unjudged]
     if not at_max:
-        why = "not judged: an idle link slows down by design (" + "; ".join(notes) + ")"
-        return [skipped(why, evidence=EVIDENCE)]
+        return [skipped(f"not judged ({notes}); {rule}", evidence=EVIDENCE)]
     read = "; ".join(f"GPU {g.index}: {_link_state(g)}" for g in at_max)
-    info = " (not judged, an idle link slows down by design: " + "; ".join(notes) + ")" if notes else ""
+    info = f"; not judged ({notes}): {rule}" if notes else ""
     return [passed(f"PCIe links at their maximum ({read}){info}", evidence=EVIDENCE)]
 
 
