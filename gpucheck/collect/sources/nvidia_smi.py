@@ -25,7 +25,6 @@ from collections.abc import Iterable, Iterator
 
 from gpucheck.collect.evidence import CommandRun, Item
 from gpucheck.collect.registry import CollectContext, collector
-from gpucheck.collect.run import run_command
 
 QUERY_FIELDS: tuple[str, ...] = (
     "index", "name", "uuid", "pci.bus_id", "driver_version", "memory.total", "compute_cap",
@@ -48,7 +47,8 @@ TEXT_ARGV = ("nvidia-smi", "-q")
 TABLE_ARGV = ("nvidia-smi",)
 WSL_LIB_DIR = "/usr/lib/wsl/lib"
 TIMEOUT_S = 8.0
-"""nvidia-smi can take seconds on a many-GPU host without persistence mode; a wedged driver takes forever."""
+"""nvidia-smi can take seconds on a many-GPU host without persistence mode; a wedged driver takes forever.
+With ``--timeout`` each call is cut to what is left of the overall deadline (``ctx.run``)."""
 MAX_DROPS = 4
 """Retries that each drop one rejected field, when ``--help-query-gpu`` cannot say which fields exist."""
 
@@ -59,7 +59,7 @@ _HELP_NAME = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]{0,200})"')
 def _run(ctx: CollectContext, argv: tuple[str, ...]) -> CommandRun:
     path = ctx.env.get("PATH", "")
     env = {**ctx.env, "PATH": f"{path}:{WSL_LIB_DIR}" if path else WSL_LIB_DIR}
-    return run_command(argv, timeout_s=TIMEOUT_S, env=env)
+    return ctx.run(*argv, timeout_s=TIMEOUT_S, env=env)
 
 
 def query_argv(fields: Iterable[str]) -> tuple[str, ...]:
