@@ -69,6 +69,9 @@ class GpuInfo:
     remapped_rows_failure: bool | None = None
     temperature_c: int | None = None
     """None in a vGPU guest, whose driver prints ``0 C`` for a sensor it cannot read."""
+    slowdown_temp_c: int | None = None
+    """The GPU's own slowdown threshold (NVML, XML ``gpu_temp_slow_threshold``, ``-q`` "GPU Slowdown Temp");
+    the CSV query has no such field."""
     pstate: int | None = None
     """Performance state number (``P0`` → 0, ``P8`` → 8); None when not reported."""
     utilization_pct: int | None = None
@@ -258,6 +261,7 @@ def _gpu(fields: Mapping[str, Any], position: int, source: str) -> GpuInfo:
         temperature_c=None if _raw(fields.get("virtualization_mode")) == "VGPU" else int_or_none(
             fields.get("temperature.gpu")
         ),
+        slowdown_temp_c=int_or_none(fields.get("temperature.gpu.slowdown")),
         pstate=_pstate(fields.get("pstate")),
         utilization_pct=int_or_none(fields.get("utilization.gpu")),
         pcie_gen_current=int_or_none(fields.get("pcie.link.gen.current")),

@@ -59,6 +59,8 @@ def _device_readings(nvml: Any, index: int) -> dict[str, Any]:
         "remapped_rows.pending": lambda: "Yes" if nvml.nvmlDeviceGetRemappedRows(handle)[2] else "No",
         "remapped_rows.failure": lambda: "Yes" if nvml.nvmlDeviceGetRemappedRows(handle)[3] else "No",
         "temperature.gpu": lambda: int(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+        "temperature.gpu.slowdown": lambda: int(nvml.nvmlDeviceGetTemperatureThreshold(
+            handle, nvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)),
         "pstate": lambda: f"P{int(nvml.nvmlDeviceGetPerformanceState(handle))}",
         "utilization.gpu": lambda: int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
         "pcie.link.gen.current": lambda: int(nvml.nvmlDeviceGetCurrPcieLinkGeneration(handle)),

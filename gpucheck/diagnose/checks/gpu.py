@@ -13,8 +13,8 @@ from gpucheck.diagnose.system import is_wsl2, smi_state
 
 NEEDS = ("nvml", "nvidia_smi", "procfs")
 EVIDENCE = ("nvml", "cmd:nvidia-smi")
-HOT_C = 85
-"""Above this, most data-centre and consumer GPUs start to throttle clocks."""
+NEAR_SLOWDOWN_C = 5
+"""Within this many degrees of its own slowdown threshold a GPU is about to throttle."""
 
 
 def _label(gpu: GpuInfo) -> str:
@@ -101,9 +101,11 @@ def _health(gpu: GpuInfo) -> Finding | None:
             f"Reset it when idle: `sudo nvidia-smi -r -i {gpu.index}` (or reboot).",
             evidence=EVIDENCE,
         )
-    if gpu.temperature_c is not None and gpu.temperature_c >= HOT_C:
+    hot = gpu.temperature_c is not None and gpu.slowdown_temp_c is not None
+    if hot and gpu.temperature_c >= gpu.slowdown_temp_c - NEAR_SLOWDOWN_C:
+        state = "is slowing down" if gpu.temperature_c >= gpu.slowdown_temp_c else "is about to slow down"
         return warned(
-            f"{label}: {gpu.temperature_c} °C (throttles at about {HOT_C} °C)",
+            f"{label}: {gpu.temperature_c} °C {state} (its slowdown threshold is {gpu.slowdown_temp_c} °C)",
             "Check fans and airflow: `nvidia-smi --query-gpu=temperature.gpu,fan.speed,"
             "clocks_event_reasons.active --format=csv`.",
             evidence=EVIDENCE,
@@ -158,7 +160,11 @@ def _history(gpu: GpuInfo) -> str | None:
 
 @check("gpu.health", title="GPUs report no memory errors and no overheating", needs=NEEDS)
 def check_health(facts: Facts) -> Iterable[Finding]:
-    """Uncorrected ECC errors, pending page retirement / row remapping, and temperature, per GPU."""
+    """Uncorrected ECC errors, pending page retirement / row remapping, and temperature, per GPU.
+
+    Temperature is judged against each GPU's own slowdown threshold where the driver reports it (NVML, the
+    XML, ``-q``); without one it is reported, not judged.
+    """
     reason = _no_gpus_reason(facts)
     if reason:
         return [skipped(reason)]
