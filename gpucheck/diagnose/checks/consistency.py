@@ -170,9 +170,10 @@ def check_consistency(facts: Facts) -> Iterable[Finding]:
     ]
     if findings:
         return findings
-    if len(sources) < 2:
-        only = sources[0].name if sources else "no source"
-        return [skipped(f"only {only} answered: nothing to compare it with")]
+    if not sources:
+        return [skipped("neither NVML nor nvidia-smi answered: nothing to compare")]
+    if len(sources) == 1:
+        return [skipped(f"only {sources[0].name} answered: nothing to compare it with")]
     driver = next((s.driver for s in sources if s.driver), None)
     counts = {len(s.gpus) for s in sources if s.gpus is not None}
     said = (f"driver {driver}" if driver else "") + (_gpus(counts.pop()) if len(counts) == 1 else "")
