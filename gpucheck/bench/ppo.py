@@ -405,10 +405,12 @@ def ppo_loss(
     mb_returns: torch.Tensor,
     clip_coef: float,
     config: PPOConfig,
+    diagnostics: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO objective for one minibatch: ``(loss, parts)``, ``parts`` detached (no host sync).
 
-    ``mb_advantages`` are normalised here when ``config.norm_adv`` (per minibatch, as cleanrl).
+    ``mb_advantages`` are normalised here when ``config.norm_adv`` (per minibatch, as cleanrl). ``parts``
+    (cleanrl's logged diagnostics) is empty unless ``diagnostics``: it costs a tenth of a CPU update.
     """
     _, newlogprob, entropy, newvalue = agent.get_action_and_value(mb_obs, mb_actions)
     logratio = newlogprob - mb_logprobs
@@ -425,6 +427,8 @@ def ppo_loss(
     v_loss = ((newvalue - mb_returns) ** 2).mean()
     entropy_loss = entropy.mean()
     loss = pg_loss - config.ent_coef * entropy_loss + config.vf_coef * v_loss
+    if not diagnostics:
+        return loss, {}
     with torch.no_grad():
         parts = {
             "loss": loss.detach(),
@@ -455,6 +459,8 @@ def update(
             b_inds = torch.randperm(n, device=batch.obs.device)
         for start in range(0, n, minibatch):
             mb_inds = b_inds[start : start + minibatch]
+            first = epoch == 0 and start == 0
+            last = epoch == config.update_epochs - 1 and start + minibatch >= n
             loss, parts = ppo_loss(
                 agent,
                 batch.obs[mb_inds],
@@ -464,14 +470,16 @@ def update(
                 batch.returns[mb_inds],
                 clip_coef,
                 config,
+                diagnostics=first or last,
             )
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm, foreach=True)
             optimizer.step()
-            if epoch == 0 and start == 0:
+            if first:
                 stats.update(parts)
-            stats.update({f"last_{name}": value for name, value in parts.items()})
+            if last:
+                stats.update({f"last_{name}": value for name, value in parts.items()})
     return stats
 
 
