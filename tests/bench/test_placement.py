@@ -297,7 +297,7 @@ def test_real_gpu_placement_trains_and_reports_device_memory(name):
 def test_real_gpu_numerics_check_passes_at_the_active_precision():
     check = compare_first_update(_config(), "cuda")
     assert check.status == "pass", check
-    assert check.grad_max_abs_diff > 0, "a real GPU rounds differently from the CPU"
+    assert check.device == "cuda" and check.optimizer_device in ("fused", "foreach")
     assert check.precision.startswith(("float32", "TF32 on"))
 
 
