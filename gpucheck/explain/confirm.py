@@ -1,0 +1,73 @@
+"""Live confirmation: run the doctor checks that decide between the candidate causes, on this machine.
+
+A cause is ``confirmed`` when one of its checks fails or warns here, ``ruled_out`` when every one of its
+checks ran and passed, and ``undecided`` otherwise (skipped, errored, or not run). Confirmed causes move to
+the top; their fix becomes the failing finding's remediation, which doctor renders for this host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gpucheck.diagnose.finding import Finding, Report
+from gpucheck.diagnose.registry import UnknownSelectionError, select_checks
+from gpucheck.explain.engine import CheckResult, Explanation, RankedCause, Verdict
+from gpucheck.pipeline import DoctorOptions, doctor
+
+
+def _verdict(findings: Sequence[Finding], checks: Sequence[str]) -> Verdict:
+    if any(f.status.value in ("fail", "warn") for f in findings):
+        return Verdict.CONFIRMED
+    ran = {f.check for f in findings if f.status.value == "pass"}
+    if checks and all(c in ran for c in checks):
+        return Verdict.RULED_OUT
+    return Verdict.UNDECIDED
+
+
+def apply_report(explanation: Explanation, report: Report) -> None:
+    """Give each cause its verdict from doctor's findings and re-rank: confirmed, undecided, ruled out."""
+    by_check: dict[str, list[Finding]] = {}
+    for finding in report.findings:
+        by_check.setdefault(finding.check, []).append(finding)
+    for cause in explanation.causes:
+        findings = [f for c in cause.cause.checks for f in by_check.get(c, [])]
+        cause.findings = [CheckResult(f.check, f.status.value, f.summary, f.remediation) for f in findings]
+        cause.verdict = _verdict(findings, cause.cause.checks) if cause.cause.checks else Verdict.UNDECIDED
+    order = {Verdict.CONFIRMED: 0, Verdict.UNDECIDED: 1, Verdict.NOT_CHECKED: 1, Verdict.RULED_OUT: 2}
+    explanation.causes.sort(key=lambda c: (order[c.verdict], -round(c.score, 6)))
+    explanation.mode = "live"
+
+
+def confirm(
+    explanation: Explanation,
+    *,
+    sysroot: str = "/",
+    skip: Sequence[str] = (),
+    timeout_s: float | None = None,
+    python: str = "",
+) -> None:
+    """Run the deciding checks through doctor's own pipeline and apply their verdicts."""
+    checks = [c for rc in explanation.causes for c in rc.cause.checks]
+    checks = list(dict.fromkeys(checks))
+    if not checks:
+        explanation.mode = "live"
+        return
+    try:
+        selected = {c.id for c in select_checks(checks, skip)}
+    except UnknownSelectionError as exc:
+        explanation.doctor_error = str(exc)
+        return
+    only = [c for c in checks if c in selected]
+    if not only:  # every deciding check was skipped: nothing to run (an empty --only would run them all)
+        apply_report(explanation, Report(findings=()))
+        return
+    opts = DoctorOptions(sysroot=sysroot, python=python, only=only,
+                         skip=tuple(skip), timeout_s=timeout_s)
+    report, _ = doctor(opts)
+    apply_report(explanation, report)
+
+
+def top(explanation: Explanation) -> RankedCause | None:
+    """The cause explain leads with."""
+    identified = explanation.identified
+    return identified[0] if identified else None
