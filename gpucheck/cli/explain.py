@@ -57,15 +57,21 @@ def explain_command(
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown (to paste back into the issue)."),
     sysroot: Path = typer.Option(Path("/"), "--sysroot", help="Live checks read host files under this root."),
     skip: list[str] | None = typer.Option(
-        None, "--skip", help="Live checks to skip (check ids or layers, comma-separated), e.g. torch,tensorflow."
+        None,
+        "--skip",
+        help="Live checks to skip (check ids or layers, comma-separated), e.g. torch,tensorflow.",
     ),
-    timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Time limit for the live checks (s)."),
-    python: str = typer.Option("", "--python", help="Probe the frameworks of this interpreter (live checks)."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.1, help="Time limit for the live checks (s)."
+    ),
+    python: str = typer.Option(
+        "", "--python", help="Probe the frameworks of this interpreter (live checks)."
+    ),
 ) -> None:
     """Explain an error or pasted outputs: what it means, the likely root causes, and the fix.
 
-    Exit 0 when a cause was identified (or the text shows no failure), 1 when the text shows a failure gpucheck
-    cannot explain, 2 for usage errors.
+    Exit 0 when a cause was identified (or the text shows no failure), 1 when the text shows a failure
+    gpucheck cannot explain, 2 for usage errors.
     """
     if json_out and markdown:
         raise _usage_error("--json and --markdown both print to stdout: choose one")
@@ -96,10 +102,13 @@ def explain_command(
     elif markdown:
         sys.stdout.write(render_markdown(explanation))
     else:
-        console = Console(highlight=False, markup=False, emoji=False,
-                          no_color="NO_COLOR" in os.environ or None)
+        console = Console(
+            highlight=False, markup=False, emoji=False, no_color="NO_COLOR" in os.environ or None
+        )
         if truncated:
-            console.print(f"note: only the first {MAX_INPUT_BYTES // (1024 * 1024)} MiB of the input were read")
+            console.print(
+                f"note: only the first {MAX_INPUT_BYTES // (1024 * 1024)} MiB of the input were read"
+            )
         render_console(explanation, console)
     raise typer.Exit(int(code))
 

@@ -17,6 +17,7 @@ from typing import Any
 
 if sys.version_info >= (3, 11):
     import re._parser as sre_parse  # type: ignore[import-not-found]
+
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[import-not-found]
@@ -81,7 +82,9 @@ class Catalogue:
 
 
 _UNBOUNDED = sre_parse.MAXREPEAT
-_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)} - {None}
+_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)} - {
+    None
+}
 _FORBIDDEN = {sre_parse.GROUPREF, sre_parse.ASSERT, sre_parse.ASSERT_NOT, sre_parse.GROUPREF_EXISTS}
 
 
@@ -156,8 +159,13 @@ def _cause(cause_id: str, row: Any) -> Cause:
     where = f"causes.{cause_id}"
     if not isinstance(row, dict):
         raise CatalogueError(f"{where}: must be a table")
-    return Cause(cause_id, _str(row, "title", where), _str(row, "layer", where), _str(row, "fix", where),
-                 _strs(row, "checks", where))
+    return Cause(
+        cause_id,
+        _str(row, "title", where),
+        _str(row, "layer", where),
+        _str(row, "fix", where),
+        _strs(row, "checks", where),
+    )
 
 
 def _weights(row: Mapping[str, Any], where: str, causes: Mapping[str, Cause]) -> tuple[CauseWeight, ...]:
@@ -210,8 +218,16 @@ def _signature(row: Any, index: int, causes: Mapping[str, Cause]) -> Signature:
     failure = row.get("failure", True)
     if not isinstance(failure, bool):
         raise CatalogueError(f"{where}: 'failure' must be true or false")
-    return Signature(sig_id, _str(row, "layer", where), needles, regex, _str(row, "meaning", where),
-                     _weights(row, where, causes), sources, failure)
+    return Signature(
+        sig_id,
+        _str(row, "layer", where),
+        needles,
+        regex,
+        _str(row, "meaning", where),
+        _weights(row, where, causes),
+        sources,
+        failure,
+    )
 
 
 def parse_catalogue(data: Mapping[str, Any]) -> Catalogue:

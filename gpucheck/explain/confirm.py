@@ -61,8 +61,7 @@ def confirm(
     if not only:  # every deciding check was skipped: nothing to run (an empty --only would run them all)
         apply_report(explanation, Report(findings=()))
         return
-    opts = DoctorOptions(sysroot=sysroot, python=python, only=only,
-                         skip=tuple(skip), timeout_s=timeout_s)
+    opts = DoctorOptions(sysroot=sysroot, python=python, only=only, skip=tuple(skip), timeout_s=timeout_s)
     report, _ = doctor(opts)
     apply_report(explanation, report)
 

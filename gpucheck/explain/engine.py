@@ -177,8 +177,9 @@ def rank(catalogue: Catalogue, hits: Sequence[Hit], facts: Sequence[Fact]) -> li
             reason = f"{hit.signature.meaning} (line {hit.line}: {hit.text})"
             entry = ranked.get(weight.cause)
             if entry is None:
-                ranked[weight.cause] = RankedCause(catalogue.causes[weight.cause], weight.weight, [reason],
-                                                   [hit.signature.id])
+                ranked[weight.cause] = RankedCause(
+                    catalogue.causes[weight.cause], weight.weight, [reason], [hit.signature.id]
+                )
             else:
                 entry.score = max(entry.score, weight.weight) + 0.05
                 entry.reasons.append(reason)

@@ -82,8 +82,12 @@ def _fact(reading: Reading, text: InputText, index: int, name: str, value: str |
 
 # -------------------------------------------------------------------------------------------- nvidia-smi
 
-_SMI_ROW = re.compile(r"^\|\s{1,6}(?P<index>\d{1,3})\s{1,4}(?P<name>\S[^|]{0,60}?)\s{1,30}(?:On|Off)\s{0,4}\|")
-_SMI_MODE = re.compile(r"\|\s{0,30}\d{1,3}%\s{1,10}(?P<mode>Default|E\. Process|E\. Thread|Prohibited)\s{0,4}\|")
+_SMI_ROW = re.compile(
+    r"^\|\s{1,6}(?P<index>\d{1,3})\s{1,4}(?P<name>\S[^|]{0,60}?)\s{1,30}(?:On|Off)\s{0,4}\|"
+)
+_SMI_MODE = re.compile(
+    r"\|\s{0,30}\d{1,3}%\s{1,10}(?P<mode>Default|E\. Process|E\. Thread|Prohibited)\s{0,4}\|"
+)
 _SMI_MIG = re.compile(r"\|\s{1,40}(?P<mig>Enabled|Disabled|N/A)\s{0,4}\|\s*$")
 
 
@@ -99,8 +103,15 @@ def _read_smi_table(text: InputText, index: int, reading: Reading) -> None:
     source = "nvidia-smi table"
     _fact(reading, text, index, "driver.version", header.driver_version, source)
     _fact(reading, text, index, "driver.cuda_raw", header.cuda_raw, source)
-    _fact(reading, text, index, "driver.cuda", header.cuda_version or (
-        max_cuda_for_driver(header.driver_version) if header.cuda_raw is None else None), source)
+    _fact(
+        reading,
+        text,
+        index,
+        "driver.cuda",
+        header.cuda_version
+        or (max_cuda_for_driver(header.driver_version) if header.cuda_raw is None else None),
+        source,
+    )
     for row in range(index + 1, min(index + 60, len(text.lines))):
         body = _strip_quote(text.line(row))
         if body.startswith("| Processes") or (body and not body.startswith(("|", "+"))):
@@ -155,7 +166,7 @@ def _read_smi_xml(text: InputText, index: int, reading: Reading) -> None:
         reading.pasted.append(Pasted("nvidia-smi -q -x", index + 1, parser, "no closing </nvidia_smi_log>"))
         return
     block = text.text[begin : end + len("</nvidia_smi_log>")]
-    if "<!entity" in text.lowered[start : end]:
+    if "<!entity" in text.lowered[start:end]:
         reading.pasted.append(Pasted("nvidia-smi -q -x", index + 1, parser, "XML entities are not read"))
         return
     try:
@@ -174,6 +185,7 @@ def _read_smi_xml(text: InputText, index: int, reading: Reading) -> None:
 
 
 # -------------------------------------------------------------------------------------------- toolkit
+
 
 def _read_nvcc(text: InputText, index: int, reading: Reading) -> None:
     parser = "gpucheck.diagnose.parse.nvcc.parse_nvcc_version"
@@ -233,7 +245,9 @@ _PACKAGE = re.compile(
     r"^(?P<name>torch|pytorch|tensorflow|tensorflow-gpu|tensorflow-cpu|tensorflow-intel|jaxlib|jax|"
     r"cudatoolkit|nvidia-cudnn-cu\d{2})(?:\s{1,60}|==|=)v?(?P<version>\d[\w.+-]{0,40})"
 )
-_INLINE_PACKAGE = re.compile(r"\b(?P<name>torch|pytorch|cudatoolkit|tensorflow)={1,2}(?P<version>\d[\w.+]{0,30})")
+_INLINE_PACKAGE = re.compile(
+    r"\b(?P<name>torch|pytorch|cudatoolkit|tensorflow)={1,2}(?P<version>\d[\w.+]{0,30})"
+)
 _CONDA_CUDA = re.compile(r"cuda(?P<cuda>\d{1,2}\.\d)")
 
 
@@ -271,10 +285,14 @@ def _read_packages(text: InputText, reading: Reading) -> None:
                 seen.append(row)
                 _package_facts(reading, text, row, m["name"], m["version"], "package list")
     if seen:
-        reading.pasted.append(Pasted("package list", min(seen) + 1, "gpucheck.explain.pasted (package lines)"))
+        reading.pasted.append(
+            Pasted("package list", min(seen) + 1, "gpucheck.explain.pasted (package lines)")
+        )
 
 
-_BUILD_INFO = re.compile(r"""['"](?P<key>cuda_version|cudnn_version)['"]\s{0,4}[,:]\s{0,4}['"](?P<value>[\w.]{1,20})['"]""")
+_BUILD_INFO = re.compile(
+    r"""['"](?P<key>cuda_version|cudnn_version)['"]\s{0,4}[,:]\s{0,4}['"](?P<value>[\w.]{1,20})['"]"""
+)
 
 
 def _read_tf_build_info(text: InputText, index: int, reading: Reading) -> None:
@@ -289,6 +307,7 @@ def _read_tf_build_info(text: InputText, index: int, reading: Reading) -> None:
 
 
 # -------------------------------------------------------------------------------------------- containers
+
 
 def _read_docker_info(text: InputText, index: int, reading: Reading) -> None:
     line = _strip_quote(text.line(index))
@@ -326,8 +345,9 @@ def _read_daemon_json(text: InputText, index: int, reading: Reading) -> None:
     top = next((i for i in range(index, max(-1, index - 30), -1) if _strip_quote(text.line(i)) == "{"), None)
     if top is None:
         return
-    bottom = next((i for i in range(index, min(len(text.lines), top + 200)) if _strip_quote(text.line(i)) == "}"),
-                  None)
+    bottom = next(
+        (i for i in range(index, min(len(text.lines), top + 200)) if _strip_quote(text.line(i)) == "}"), None
+    )
     if bottom is None:
         return
     block = "\n".join(_strip_quote(text.line(i)) for i in range(top, bottom + 1))
@@ -344,6 +364,7 @@ def _read_daemon_json(text: InputText, index: int, reading: Reading) -> None:
 
 
 # -------------------------------------------------------------------------------------------- host
+
 
 def _read_proc_version(text: InputText, index: int, reading: Reading) -> None:
     parser = "gpucheck.diagnose.parse.proc.parse_proc_version"
@@ -378,8 +399,14 @@ _VISIBLE = re.compile(r"CUDA_VISIBLE_DEVICES=(?P<value>[\"']?[\w,\-]{0,200}[\"']
 def _read_visible_devices(text: InputText, index: int, reading: Reading) -> None:
     match = _VISIBLE.search(text.line(index))
     if match:
-        _fact(reading, text, index, "env.cuda_visible_devices", match["value"].strip("\"'") or "(empty)",
-              "environment")
+        _fact(
+            reading,
+            text,
+            index,
+            "env.cuda_visible_devices",
+            match["value"].strip("\"'") or "(empty)",
+            "environment",
+        )
 
 
 READERS: tuple[tuple[str, Reader], ...] = (

@@ -52,6 +52,7 @@ def headline(explanation: Explanation) -> str:
 
 # -------------------------------------------------------------------------------------------- JSON
 
+
 def _cause_json(cause: RankedCause, rank: int) -> dict[str, Any]:
     return {
         "rank": rank,
@@ -96,10 +97,13 @@ def to_json(explanation: Explanation, exit_code: int) -> dict[str, Any]:
             }
             for h in explanation.hits
         ],
-        "pasted": [{"kind": p.kind, "line": p.line, "parser": p.parser, "error": p.error}
-                   for p in explanation.pasted],
-        "facts": [{"name": f.name, "value": f.value, "line": f.line, "text": f.text, "source": f.source}
-                  for f in explanation.facts],
+        "pasted": [
+            {"kind": p.kind, "line": p.line, "parser": p.parser, "error": p.error} for p in explanation.pasted
+        ],
+        "facts": [
+            {"name": f.name, "value": f.value, "line": f.line, "text": f.text, "source": f.source}
+            for f in explanation.facts
+        ],
         "causes": [_cause_json(c, i + 1) for i, c in enumerate(explanation.causes)],
         "unrecognised": [{"line": n, "text": t} for n, t in explanation.unrecognised],
         "decide": decide_command(explanation),
@@ -113,6 +117,7 @@ def render_json(explanation: Explanation, exit_code: int) -> str:
 
 
 # -------------------------------------------------------------------------------------------- console
+
 
 def render_console(explanation: Explanation, console: Console) -> None:
     """The console report: headline, causes with reasons and fixes, facts, what was recognised."""
@@ -131,39 +136,60 @@ def render_console(explanation: Explanation, console: Console) -> None:
         for reason in cause.reasons[:4]:
             console.print(Text("   because ", style="dim").append(reason))
         for finding in cause.findings:
-            console.print(Text(f"   doctor {finding.check}: {finding.status} ", style="dim").append(finding.summary))
+            console.print(
+                Text(f"   doctor {finding.check}: {finding.status} ", style="dim").append(finding.summary)
+            )
         console.print(Text("   fix: ", style="bold cyan").append(cause.fix, style="cyan"))
     if explanation.facts:
         console.print(Text("\nWhat the text establishes", style="bold cyan"))
         for fact in explanation.facts[:30]:
             label = FACT_NAMES.get(fact.name, fact.name)
-            console.print(Text(f"  line {fact.line:>5}  ", style="dim").append(f"{label}: ")
-                          .append(fact.value, style="bold").append(f"  ({fact.source})", style="dim"))
+            console.print(
+                Text(f"  line {fact.line:>5}  ", style="dim")
+                .append(f"{label}: ")
+                .append(fact.value, style="bold")
+                .append(f"  ({fact.source})", style="dim")
+            )
     if explanation.hits or explanation.pasted:
         console.print(Text("\nRecognised", style="bold cyan"))
         for hit in explanation.hits:
             more = f" ×{hit.count}" if hit.count > 1 else ""
-            console.print(Text(f"  line {hit.line:>5}  ", style="dim").append(hit.signature.id, style="bold")
-                          .append(f"{more}: ").append(hit.text))
+            console.print(
+                Text(f"  line {hit.line:>5}  ", style="dim")
+                .append(hit.signature.id, style="bold")
+                .append(f"{more}: ")
+                .append(hit.text)
+            )
         for pasted in explanation.pasted:
             note = f" (unreadable: {pasted.error})" if pasted.error else ""
-            console.print(Text(f"  line {pasted.line:>5}  ", style="dim").append(f"pasted {pasted.kind}{note}"))
+            console.print(
+                Text(f"  line {pasted.line:>5}  ", style="dim").append(f"pasted {pasted.kind}{note}")
+            )
     if status is Status.UNEXPLAINED and explanation.unrecognised:
         console.print(Text("\nFailure lines no signature covers", style="bold magenta"))
         for number, quoted in explanation.unrecognised:
             console.print(Text(f"  line {number:>5}  ", style="dim").append(quoted))
     decide = decide_command(explanation)
     if explanation.doctor_error:
-        console.print(Text(f"\ncould not run the deciding checks: {explanation.doctor_error}", style="yellow"))
+        console.print(
+            Text(f"\ncould not run the deciding checks: {explanation.doctor_error}", style="yellow")
+        )
     if explanation.mode == "offline" and decide:
-        console.print(Text("\nTo decide between these causes, the reporter should run: ", style="bold")
-                      .append(decide, style="cyan"))
+        console.print(
+            Text("\nTo decide between these causes, the reporter should run: ", style="bold").append(
+                decide, style="cyan"
+            )
+        )
     elif explanation.mode == "live":
-        console.print(Text("\nChecked on this machine with doctor's checks: ", style="dim")
-                      .append(", ".join(explanation.checks_to_decide()) or "none apply"))
+        console.print(
+            Text("\nChecked on this machine with doctor's checks: ", style="dim").append(
+                ", ".join(explanation.checks_to_decide()) or "none apply"
+            )
+        )
 
 
 # -------------------------------------------------------------------------------------------- Markdown
+
 
 def _code(text: str) -> str:
     """``text`` as an inline code span that its own backticks cannot break."""
@@ -183,18 +209,25 @@ def render_markdown(explanation: Explanation) -> str:
     """A Markdown report to paste back into the issue."""
     out = ["### gpucheck explain", "", f"**{_plain(headline(explanation))}**", ""]
     for rank, cause in enumerate(explanation.causes, start=1):
-        verdict = f" — {VERDICT_LABEL[cause.verdict].lower()} on the reporter's machine" if (
-            cause.verdict is not Verdict.NOT_CHECKED) else ""
-        out.append(f"{rank}. **{_plain(cause.cause.title)}** ({_code(cause.cause.id)}, score "
-                   f"{cause.score:.2f}){verdict}")
+        verdict = (
+            f" — {VERDICT_LABEL[cause.verdict].lower()} on the reporter's machine"
+            if (cause.verdict is not Verdict.NOT_CHECKED)
+            else ""
+        )
+        out.append(
+            f"{rank}. **{_plain(cause.cause.title)}** ({_code(cause.cause.id)}, score "
+            f"{cause.score:.2f}){verdict}"
+        )
         for reason in cause.reasons[:4]:
             out.append(f"   - because {_code(reason)}")
         out.append(f"   - fix: {_code(cause.fix)}")
     if explanation.facts:
         out += ["", "| line | fact | value | from |", "|---:|---|---|---|"]
         for fact in explanation.facts[:30]:
-            out.append(f"| {fact.line} | {_plain(FACT_NAMES.get(fact.name, fact.name))} | {_code(fact.value)} | "
-                       f"{_plain(fact.source)} |")
+            out.append(
+                f"| {fact.line} | {_plain(FACT_NAMES.get(fact.name, fact.name))} | {_code(fact.value)} | "
+                f"{_plain(fact.source)} |"
+            )
     if explanation.hits:
         out += ["", "Recognised:"]
         out += [f"- line {h.line}: {_code(h.signature.id)} — {_code(h.text)}" for h in explanation.hits]

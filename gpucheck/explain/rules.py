@@ -50,7 +50,7 @@ def _driver_cuda(facts: Sequence[Fact]) -> tuple[str, str] | None:
 
 
 def cuda_against_driver(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
-    """A framework, image or toolkit CUDA newer than the driver's confirms 'driver too old'; older rules it out."""
+    """A framework or image CUDA newer than the driver's supports 'driver too old'; older rules it out."""
     driver = _driver_cuda(facts)
     if driver is None:
         return
@@ -92,8 +92,12 @@ def tensorflow_on_windows(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterabl
     except InvalidVersion:
         return
     if newer:
-        yield Vote("tf_cpu_build", 0.6, f"TensorFlow {cite(tf)} on native Windows (line {os_fact.line}): "
-                   "2.10 was the last release with GPU support there")
+        yield Vote(
+            "tf_cpu_build",
+            0.6,
+            f"TensorFlow {cite(tf)} on native Windows (line {os_fact.line}): "
+            "2.10 was the last release with GPU support there",
+        )
 
 
 def architectures(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
@@ -103,16 +107,25 @@ def architectures(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
         return
     arch_list = archs.value.split()
     if arch_list_supports(arch_list, capability.value):
-        yield Vote("torch_arch_missing", -0.3,
-                   f"the build's architectures {cite(archs)} include compute capability {capability.value}")
+        yield Vote(
+            "torch_arch_missing",
+            -0.3,
+            f"the build's architectures {cite(archs)} include compute capability {capability.value}",
+        )
         return
     caps = [c for c in (arch_capability(a) for a in arch_list) if c]
     if newer_than_build(arch_list, capability.value) or not caps:
-        yield Vote("torch_arch_missing", 0.3,
-                   f"compute capability {cite(capability)} is newer than every architecture in {cite(archs)}")
+        yield Vote(
+            "torch_arch_missing",
+            0.3,
+            f"compute capability {cite(capability)} is newer than every architecture in {cite(archs)}",
+        )
     else:
-        yield Vote("gpu_too_old", 0.4,
-                   f"compute capability {cite(capability)} is older than every architecture in {cite(archs)}")
+        yield Vote(
+            "gpu_too_old",
+            0.4,
+            f"compute capability {cite(capability)} is older than every architecture in {cite(archs)}",
+        )
 
 
 def wsl(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
@@ -121,8 +134,11 @@ def wsl(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
     if flavour is not None and flavour.value == "wsl1":
         yield Vote("wsl1_no_gpu", 0.7, f"the kernel {cite(flavour)} is WSL1, which has no GPU support")
     if raw is not None and raw.value.upper() == "ERR!":
-        yield Vote("wsl_linux_driver_in_distro", 0.5,
-                   f"nvidia-smi prints `CUDA Version: ERR!` (line {raw.line}): a Linux driver shadows WSL's")
+        yield Vote(
+            "wsl_linux_driver_in_distro",
+            0.5,
+            f"nvidia-smi prints `CUDA Version: ERR!` (line {raw.line}): a Linux driver shadows WSL's",
+        )
     if flavour is not None and flavour.value == "wsl2" and any(h.signature.failure for h in hits):
         yield Vote("wsl_linux_driver_in_distro", 0.1, f"the kernel {cite(flavour)} is WSL2")
 
@@ -132,10 +148,18 @@ def docker_runtime(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]
     runtimes = first(facts, "docker.runtimes")
     if runtimes is not None:
         if "nvidia" in runtimes.value.split():
-            yield Vote("nvidia_runtime_not_configured", -0.3, f"docker info lists the nvidia runtime {cite(runtimes)}")
+            yield Vote(
+                "nvidia_runtime_not_configured",
+                -0.3,
+                f"docker info lists the nvidia runtime {cite(runtimes)}",
+            )
         else:
-            yield Vote("container_toolkit_missing", 0.2, f"docker info lists no nvidia runtime: {cite(runtimes)}")
-            yield Vote("nvidia_runtime_not_configured", 0.2, f"docker info lists no nvidia runtime: {cite(runtimes)}")
+            yield Vote(
+                "container_toolkit_missing", 0.2, f"docker info lists no nvidia runtime: {cite(runtimes)}"
+            )
+            yield Vote(
+                "nvidia_runtime_not_configured", 0.2, f"docker info lists no nvidia runtime: {cite(runtimes)}"
+            )
     for problem in (f for f in facts if f.name == "daemon_json.problem"):
         yield Vote("nvidia_runtime_not_configured", 0.4, f"dockerd would refuse daemon.json: {cite(problem)}")
 
@@ -143,7 +167,11 @@ def docker_runtime(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]
 def gpu_modes(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
     """Exclusive compute modes and MIG in pasted nvidia-smi output."""
     mode = next(
-        (f for f in facts if f.name == "gpu.compute_mode" and (f.value.startswith("E.") or "Exclusive" in f.value)),
+        (
+            f
+            for f in facts
+            if f.name == "gpu.compute_mode" and (f.value.startswith("E.") or "Exclusive" in f.value)
+        ),
         None,
     )
     if mode is not None:
@@ -157,12 +185,24 @@ def visible_devices(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote
     """``CUDA_VISIBLE_DEVICES`` set to nothing or to -1 hides every GPU."""
     fact = first(facts, "env.cuda_visible_devices")
     if fact is not None and fact.value in ("(empty)", "-1", "NoDevFiles"):
-        yield Vote("cuda_visible_devices_wrong", 0.4, f"CUDA_VISIBLE_DEVICES is {cite(fact)}: no GPU is visible")
+        yield Vote(
+            "cuda_visible_devices_wrong", 0.4, f"CUDA_VISIBLE_DEVICES is {cite(fact)}: no GPU is visible"
+        )
 
 
 _CUDNN_PREFIXES = ("libcudnn",)
-_RUNTIME_PREFIXES = ("libcudart", "libcublas", "libcufft", "libcurand", "libcusolver", "libcusparse", "libnvrtc",
-                     "libnvjitlink", "libnvinfer", "libnccl")
+_RUNTIME_PREFIXES = (
+    "libcudart",
+    "libcublas",
+    "libcufft",
+    "libcurand",
+    "libcusolver",
+    "libcusparse",
+    "libnvrtc",
+    "libnvjitlink",
+    "libnvinfer",
+    "libnccl",
+)
 
 
 def missing_libraries(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
@@ -172,7 +212,9 @@ def missing_libraries(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vo
         if name.startswith(_CUDNN_PREFIXES):
             yield Vote("cudnn_missing", 0.35, f"the missing library is cuDNN: {cite(fact)}")
         elif name.startswith(_RUNTIME_PREFIXES):
-            yield Vote("cuda_runtime_missing", 0.35, f"the missing library is part of the CUDA runtime: {cite(fact)}")
+            yield Vote(
+                "cuda_runtime_missing", 0.35, f"the missing library is part of the CUDA runtime: {cite(fact)}"
+            )
         elif name.startswith("libcuda.so"):
             yield Vote("libcuda_not_found", 0.4, f"the missing library is the driver's libcuda: {cite(fact)}")
 
@@ -187,7 +229,9 @@ def cudnn_versions(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]
     except InvalidVersion:
         return
     if older:
-        yield Vote("cudnn_version_mismatch", 0.3, f"cuDNN {cite(loaded)} is older than the build's {cite(compiled)}")
+        yield Vote(
+            "cudnn_version_mismatch", 0.3, f"cuDNN {cite(loaded)} is older than the build's {cite(compiled)}"
+        )
 
 
 def working_driver(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
@@ -197,8 +241,13 @@ def working_driver(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]
     if gpu is None or driver is None:
         return
     reason = f"nvidia-smi shows driver {cite(driver)} running GPU {cite(gpu)}"
-    for cause in ("driver_not_loaded", "no_driver_installed", "no_gpu_visible", "nvidia_smi_missing",
-                  "container_host_driver_missing"):
+    for cause in (
+        "driver_not_loaded",
+        "no_driver_installed",
+        "no_gpu_visible",
+        "nvidia_smi_missing",
+        "container_host_driver_missing",
+    ):
         yield Vote(cause, -0.4, reason)
 
 
@@ -208,14 +257,26 @@ def xid_kind(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
     if xid is None:
         return
     if xid.value in ("13", "31", "43"):
-        yield Vote("gpu_hardware_fault", -0.3, f"Xid {cite(xid)} is usually a fault in the application's kernels")
+        yield Vote(
+            "gpu_hardware_fault", -0.3, f"Xid {cite(xid)} is usually a fault in the application's kernels"
+        )
     elif xid.value in ("48", "63", "64", "74", "79", "92", "94", "95", "119", "120"):
         yield Vote("gpu_hardware_fault", 0.2, f"Xid {cite(xid)} is a hardware-class error")
 
 
 RULES: tuple[Rule, ...] = (
-    cuda_against_driver, cpu_builds, tensorflow_on_windows, architectures, wsl, docker_runtime, gpu_modes,
-    visible_devices, missing_libraries, cudnn_versions, working_driver, xid_kind,
+    cuda_against_driver,
+    cpu_builds,
+    tensorflow_on_windows,
+    architectures,
+    wsl,
+    docker_runtime,
+    gpu_modes,
+    visible_devices,
+    missing_libraries,
+    cudnn_versions,
+    working_driver,
+    xid_kind,
 )
 """Every ranking rule, applied in this order."""
 
