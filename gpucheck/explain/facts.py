@@ -17,6 +17,7 @@ FACT_NAMES: dict[str, str] = {
     "gpu.capability": "GPU compute capability",
     "gpu.compute_mode": "GPU compute mode",
     "gpu.mig": "MIG mode",
+    "gpu.driver_model": "Windows driver model (WDDM or TCC)",
     "gpu.xid": "Xid error number",
     "torch.version": "PyTorch version",
     "torch.cuda": "CUDA release PyTorch was built with",

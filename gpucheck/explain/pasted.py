@@ -83,7 +83,7 @@ def _fact(reading: Reading, text: InputText, index: int, name: str, value: str |
 # -------------------------------------------------------------------------------------------- nvidia-smi
 
 _SMI_ROW = re.compile(
-    r"^\|\s{1,6}(?P<index>\d{1,3})\s{1,4}(?P<name>\S[^|]{0,60}?)\s{1,30}(?:On|Off)\s{0,4}\|"
+    r"^\|\s{1,6}(?P<index>\d{1,3})\s{1,4}(?P<name>\S[^|]{0,60}?)\s{1,30}(?P<mode>On|Off|WDDM|TCC)\s{0,4}\|"
 )
 _SMI_MODE = re.compile(
     r"\|\s{0,30}\d{1,3}%\s{1,10}(?P<mode>Default|E\. Process|E\. Thread|Prohibited)\s{0,4}\|"
@@ -119,6 +119,8 @@ def _read_smi_table(text: InputText, index: int, reading: Reading) -> None:
         match = _SMI_ROW.match(body)
         if match:
             _fact(reading, text, row, "gpu.name", match["name"].strip(), source)
+            if match["mode"] in ("WDDM", "TCC"):
+                _fact(reading, text, row, "gpu.driver_model", match["mode"], source)
         mode = _SMI_MODE.search(body)
         if mode:
             _fact(reading, text, row, "gpu.compute_mode", mode["mode"], source)

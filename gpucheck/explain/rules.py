@@ -143,6 +143,17 @@ def wsl(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
         yield Vote("wsl_linux_driver_in_distro", 0.1, f"the kernel {cite(flavour)} is WSL2")
 
 
+def tcc_mode(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
+    """A TCC-mode GPU explains WSL's 'GPU access blocked' better than an in-distro driver does."""
+    model = next((f for f in facts if f.name == "gpu.driver_model" and f.value == "TCC"), None)
+    said = next((h for h in hits if h.signature.id == "windows_tcc_mode"), None)
+    if model is None and said is None:
+        return
+    where = cite(model) if model is not None else f"(line {said.line})"
+    yield Vote("wsl_gpu_tcc_mode", 0.6, f"the GPU runs in TCC mode {where}; WSL2 needs WDDM")
+    yield Vote("wsl_linux_driver_in_distro", -0.3, f"the GPU runs in TCC mode {where}")
+
+
 def docker_runtime(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
     """``docker info`` runtimes and daemon.json problems."""
     runtimes = first(facts, "docker.runtimes")
@@ -270,6 +281,7 @@ RULES: tuple[Rule, ...] = (
     tensorflow_on_windows,
     architectures,
     wsl,
+    tcc_mode,
     docker_runtime,
     gpu_modes,
     visible_devices,
