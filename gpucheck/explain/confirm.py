@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpucheck.diagnose.finding import Finding, Report
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.registry import UnknownSelectionError, select_checks
 from gpucheck.explain.engine import CheckResult, Explanation, RankedCause, Verdict
+from gpucheck.explain.fixes import fix_for
 from gpucheck.pipeline import DoctorOptions, doctor
 
 
@@ -62,7 +64,10 @@ def confirm(
         apply_report(explanation, Report(findings=()))
         return
     opts = DoctorOptions(sysroot=sysroot, python=python, only=only, skip=tuple(skip), timeout_s=timeout_s)
-    report, _ = doctor(opts)
+    report, evidence = doctor(opts)
+    host = detect_host(evidence)
+    for cause in explanation.causes:
+        cause.host_fix = fix_for(cause.cause.id, host) or cause.host_fix
     apply_report(explanation, report)
 
 

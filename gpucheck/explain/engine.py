@@ -18,6 +18,7 @@ from gpucheck.diagnose.parse.framework_logs import (
 )
 from gpucheck.explain.catalogue import Catalogue, Cause, load_catalogue
 from gpucheck.explain.facts import Fact
+from gpucheck.explain.fixes import fix_for, host_from_text
 from gpucheck.explain.pasted import Pasted, read_pasted
 from gpucheck.explain.rules import votes
 from gpucheck.explain.scan import Hit, scan
@@ -68,12 +69,14 @@ class RankedCause:
     signatures: list[str] = field(default_factory=list)
     verdict: Verdict = Verdict.NOT_CHECKED
     findings: list[CheckResult] = field(default_factory=list)
+    host_fix: str = ""
+    """The fix rendered for the host by diagnose/advice.py (see fixes.py), when the cause has one."""
 
     @property
     def fix(self) -> str:
-        """The host-specific fix from a failing doctor finding, else the catalogue's generic fix."""
+        """A failing doctor finding's remediation, else the host-rendered fix, else the catalogue's fix."""
         fixes = [f.remediation for f in self.findings if f.status in ("fail", "warn") and f.remediation]
-        return " ".join(dict.fromkeys(fixes)) if fixes else self.cause.fix
+        return " ".join(dict.fromkeys(fixes)) if fixes else (self.host_fix or self.cause.fix)
 
 
 @dataclass(slots=True)
@@ -209,4 +212,7 @@ def explain_text(text: InputText, catalogue: Catalogue | None = None) -> Explana
                 facts.append(fact)
     facts.sort(key=lambda f: f.line)
     causes = rank(catalogue, hits, facts)
+    host = host_from_text(facts)
+    for cause in causes:
+        cause.host_fix = fix_for(cause.cause.id, host)
     return Explanation(text, hits, reading.pasted, facts, causes, _unrecognised(text, hits))
