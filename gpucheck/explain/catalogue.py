@@ -42,6 +42,8 @@ class Cause:
     layer: str
     fix: str
     checks: tuple[str, ...]
+    confirm: tuple[str, ...] = ()
+    """Words (lower case) a failing finding of ``checks`` must contain to confirm this cause; empty: any."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,25 @@ from collections.abc import Sequence
 from gpucheck.diagnose.finding import Finding, Report
 from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.registry import UnknownSelectionError, select_checks
+from gpucheck.explain.catalogue import Cause
 from gpucheck.explain.engine import CheckResult, Explanation, RankedCause, Verdict
 from gpucheck.explain.fixes import fix_for
 from gpucheck.pipeline import DoctorOptions, doctor
 
+CONFIRMED_BONUS = 1.0
+"""Score added to a confirmed cause, so that causes confirmed here lead."""
 
-def _verdict(findings: Sequence[Finding], checks: Sequence[str]) -> Verdict:
-    if any(f.status.value in ("fail", "warn") for f in findings):
+
+def _verdict(findings: Sequence[Finding], cause: Cause) -> Verdict:
+    failing = [f for f in findings if f.status.value in ("fail", "warn")]
+    if cause.confirm:
+        failing = [
+            f for f in failing if any(t in f"{f.summary} {f.remediation}".lower() for t in cause.confirm)
+        ]
+    if failing:
         return Verdict.CONFIRMED
     ran = {f.check for f in findings if f.status.value == "pass"}
-    if checks and all(c in ran for c in checks):
+    if cause.checks and all(c in ran for c in cause.checks):
         return Verdict.RULED_OUT
     return Verdict.UNDECIDED
 
@@ -34,7 +43,18 @@ def apply_report(explanation: Explanation, report: Report) -> None:
     for cause in explanation.causes:
         findings = [f for c in cause.cause.checks for f in by_check.get(c, [])]
         cause.findings = [CheckResult(f.check, f.status.value, f.summary, f.remediation) for f in findings]
-        cause.verdict = _verdict(findings, cause.cause.checks) if cause.cause.checks else Verdict.UNDECIDED
+        cause.verdict = _verdict(findings, cause.cause) if cause.cause.checks else Verdict.UNDECIDED
+        if cause.verdict is Verdict.CONFIRMED:
+            cause.score += CONFIRMED_BONUS
+            cause.reasons.insert(
+                0,
+                "confirmed on this machine: "
+                + "; ".join(
+                    f"{f.check} {f.status}: {f.summary}"
+                    for f in cause.findings
+                    if f.status in ("fail", "warn")
+                ),
+            )
     order = {Verdict.CONFIRMED: 0, Verdict.UNDECIDED: 1, Verdict.NOT_CHECKED: 1, Verdict.RULED_OUT: 2}
     explanation.causes.sort(key=lambda c: (order[c.verdict], -round(c.score, 6)))
     explanation.mode = "live"
