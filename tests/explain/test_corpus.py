@@ -1,8 +1,9 @@
-"""The corpus: real error texts and pasted outputs from public threads, each with the cause the thread reached.
+"""The corpus: real error texts and pasted outputs from public threads, with the cause each thread reached.
 
-Every file under tests/explain/corpus/ holds ``source`` (the thread), ``resolution`` (what the thread concluded),
-``top`` (the cause id that resolution names) and ``text`` (verbatim from the thread). Offline, explain must
-rank ``top`` first; cases with a ``[live]`` table are also replayed on a reproduced host (test_live.py).
+Every file under tests/explain/corpus/ holds ``source`` (the thread), ``resolution`` (what the thread
+concluded), ``top`` (the cause id that resolution names) and ``text`` (verbatim from the thread). Offline,
+explain must rank ``top`` first; cases with a ``[live]`` table are also replayed on a reproduced host
+(test_live.py).
 """
 
 from __future__ import annotations

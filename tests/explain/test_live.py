@@ -26,8 +26,9 @@ def test_confirmed_cause_live(path: Path, fake_bin: FakeBin, sysroot, invoke, tm
     expected = materialise(SCENARIOS / case["live"]["scenario"], fake_bin, sysroot.root)
     report = tmp_path / "error.txt"
     report.write_text(case["text"], encoding="utf-8")
-    result = invoke("explain", "--json", "--sysroot", str(sysroot.root), "--skip", SKIP, str(report),
-                    env=expected["_env"])
+    result = invoke(
+        "explain", "--json", "--sysroot", str(sysroot.root), "--skip", SKIP, str(report), env=expected["_env"]
+    )
     doc = result.json()
     assert doc["mode"] == "live"
     top = doc["causes"][0]
