@@ -134,8 +134,11 @@ _FIELD_FACTS = {
 }
 
 
-def _hit_facts(hit: Hit, line_text: str) -> list[Fact]:
-    """Facts from a signature's captured fields and from doctor's framework-log parser on the same line."""
+def _hit_facts(hit: Hit) -> list[Fact]:
+    """Facts from a signature's captured fields and from doctor's framework-log parser on the same line.
+
+    The parser sees only the hit's bounded window: its patterns are not all linear on arbitrary lines.
+    """
     source = f"signature {hit.signature.id}"
     found: list[tuple[str, str]] = []
     for key, value in hit.fields.items():
@@ -147,7 +150,7 @@ def _hit_facts(hit: Hit, line_text: str) -> list[Fact]:
             found.append(("driver.cuda", cuda))
         elif key == "dlerror" and ".so" in value:
             found.append(("library.missing", value.split(":")[0].strip()))
-    for event in parse_log_events(line_text):
+    for event in parse_log_events(hit.window):
         if event.kind == "dlopen_failed":
             found.append(("library.missing", dlerror_library(event)))
         elif event.kind == "cudnn_mismatch":
@@ -207,7 +210,7 @@ def explain_text(text: InputText, catalogue: Catalogue | None = None) -> Explana
     reading = read_pasted(text)
     facts = list(reading.facts)
     for hit in hits:
-        for fact in _hit_facts(hit, text.line(hit.line - 1)):
+        for fact in _hit_facts(hit):
             if fact not in facts:
                 facts.append(fact)
     facts.sort(key=lambda f: f.line)

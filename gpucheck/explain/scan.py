@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gpucheck.explain.catalogue import Catalogue, Signature
-from gpucheck.explain.text import InputText, quote
+from gpucheck.explain.text import MAX_LINE_CHARS, InputText, quote
 
 WINDOW = 240
 """Characters either side of the needle that a signature's regex sees."""
@@ -32,6 +32,8 @@ class Hit:
     """Named groups of the signature's regex on its first matching line."""
     count: int = 1
     """How many lines hold it (at least; counting stops at ``MAX_LINES_PER_SIGNATURE``)."""
+    window: str = ""
+    """The bounded stretch of the line around the needle that patterns (and doctor's log parser) may read."""
 
 
 def _candidate_lines(text: InputText, needle: str, limit: int) -> list[tuple[int, int]]:
@@ -40,18 +42,22 @@ def _candidate_lines(text: InputText, needle: str, limit: int) -> list[tuple[int
     position = text.lowered.find(needle)
     while position != -1 and len(found) < limit:
         index = text.line_of(position)
-        found.append((index, position - text.starts[index]))
+        column = position - text.starts[index]
+        if column + len(needle) <= MAX_LINE_CHARS:  # past the cap a line is not read
+            found.append((index, column))
         next_start = text.starts[index + 1] if index + 1 < len(text.starts) else len(text.lowered)
         position = text.lowered.find(needle, next_start)
     return found
 
 
-def _match(signature: Signature, text: InputText, index: int, column: int, needle: str) -> dict | None:
+def _window(text: InputText, index: int, column: int, needle: str) -> str:
+    line = text.line(index)
+    return line[max(0, column - WINDOW) : column + len(needle) + WINDOW]
+
+
+def _match(signature: Signature, window: str) -> dict | None:
     if signature.regex is None:
         return {}
-    line = text.line(index)
-    start = max(0, column - WINDOW)
-    window = line[start : column + len(needle) + WINDOW]
     match = signature.regex.search(window)
     if match is None:
         return None
@@ -63,19 +69,20 @@ def scan_signature(signature: Signature, text: InputText) -> Hit | None:
     candidates = sorted(
         {c for needle in signature.needles for c in _with_needle(text, needle)}, key=lambda c: c[0]
     )
-    first: tuple[int, dict] | None = None
+    first: tuple[int, dict, str] | None = None
     count = 0
     for index, column, needle in candidates[:MAX_LINES_PER_SIGNATURE]:
-        fields = _match(signature, text, index, column, needle)
+        window = _window(text, index, column, needle)
+        fields = _match(signature, window)
         if fields is None:
             continue
         count += 1
         if first is None:
-            first = (index, fields)
+            first = (index, fields, window)
     if first is None:
         return None
-    index, fields = first
-    return Hit(signature, index + 1, quote(text.lines[index]), fields, count)
+    index, fields, window = first
+    return Hit(signature, index + 1, quote(text.lines[index]), fields, count, window)
 
 
 def _with_needle(text: InputText, needle: str) -> list[tuple[int, int, str]]:

@@ -19,7 +19,7 @@ QUOTE_CHARS = 300
 """Characters of a line quoted in the report."""
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[A-Za-z]")
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\uff1a": ":"})
+_QUOTES = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\uff1a", ":"))
 """Typographic quotes (and the full-width colon) forums substitute, mapped for needle search only."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -71,7 +71,10 @@ def clean(raw: bytes | str, *, truncated: bool = False) -> InputText:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", _ANSI.sub("", text))
     lines = text.split("\n")
-    lowered = text.lower().translate(_QUOTES)
+    lowered = text.lower()
+    for fancy, plain in _QUOTES:
+        if fancy in lowered:  # str.replace is linear and fast; str.translate with a table is not
+            lowered = lowered.replace(fancy, plain)
     starts = [0]
     position = lowered.find("\n")
     while position != -1:
