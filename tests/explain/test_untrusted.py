@@ -3,6 +3,7 @@ size limits hold, and hostile bytes neither crash nor leak into the output as co
 
 from __future__ import annotations
 
+import re
 import time
 
 from rich.console import Console
@@ -62,8 +63,8 @@ def test_long_lines_are_read_only_up_to_the_cap():
 
 def test_markup_and_control_characters_are_shown_as_text():
     hostile = (
-        "[bold red]RuntimeError[/]: [link=https://evil.example]CUDA error[/link]: no kernel image is available "
-        "for execution on the device \x1b]0;pwned\x07 `code` <script>alert(1)</script> |cell|\n"
+        "[bold red]RuntimeError[/]: [link=https://evil.example]CUDA error[/link]: no kernel image is "
+        "available for execution on the device \x1b]0;pwned\x07 `code` <script>alert(1)</script> |cell|\n"
     )
     explanation = explain_text(clean(hostile.encode()))
     console = Console(record=True, width=200, color_system=None)
@@ -73,10 +74,9 @@ def test_markup_and_control_characters_are_shown_as_text():
     assert "[link=https://evil.example]" in shown
     assert "\x1b" not in shown and "\x07" not in shown
     markdown = render_markdown(explanation)
-    assert "<script>" not in markdown.replace("`", "").split("because")[0]
-    for line in markdown.splitlines():
-        if "<script>" in line:
-            assert "`" in line, line  # only ever inside a code span
+    assert "<script>" in markdown  # quoted ...
+    outside_code = re.sub(r"(`+).*?\1", "", markdown)
+    assert "<script>" not in outside_code and "|cell|" not in outside_code  # ... but only inside code spans
 
 
 def test_undecodable_bytes_do_not_crash():
