@@ -76,6 +76,7 @@ def to_json(explanation: Explanation, exit_code: int) -> dict[str, Any]:
     """The JSON document (schema: gpucheck/schemas/explain.schema.json)."""
     text = explanation.text
     return {
+        "format": "gpucheck-explain",
         "schema_version": SCHEMA_VERSION,
         "gpucheck_version": __version__,
         "mode": explanation.mode,
