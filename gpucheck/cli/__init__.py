@@ -12,6 +12,7 @@ import typer
 from gpucheck import __version__
 from gpucheck.cli import bench, doctor, explain, fleet, image, setup
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.collect.run import install_signal_handlers
 
 app = typer.Typer(
     name="gpucheck",
@@ -44,6 +45,7 @@ for _module in (doctor, bench, setup, image, fleet, explain):
 
 def main() -> None:
     """Console-script entry point; a crash inside gpucheck is one line and exit code 3, never a traceback."""
+    install_signal_handlers()  # NOTE: SIGTERM/SIGHUP stop every probe's process group before exiting
     try:
         app(prog_name="gpucheck")
     except SystemExit:
