@@ -1,8 +1,10 @@
 """The signature catalogue (gpucheck/knowledge/signatures.toml) read into typed, validated rows.
 
-Every row is checked when it is loaded: required keys, known causes, weights in 0..1, lower-case needles, and
-regexes that stay linear-time on untrusted text (no nested unbounded quantifiers, no backreferences, no
-lookarounds). A malformed row is a ``CatalogueError`` naming the row, never a half-loaded catalogue.
+The knowledge folder's own reader (``gpucheck.knowledge.load.parse_table``) checks the conventions every
+table follows (a ``[table]`` header, a source and a date on every row); this module then checks every row's
+own shape: required keys, known causes, weights in 0..1, lower-case needles, and regexes that stay bounded on
+untrusted text (no nested unbounded quantifiers, no unbounded ``.``, no backreferences, no lookarounds). A
+malformed row is a ``CatalogueError`` naming the row, never a half-loaded catalogue.
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from gpucheck.knowledge.load import KnowledgeError, parse_table
+
 if sys.version_info >= (3, 11):
     import re._parser as sre_parse  # type: ignore[import-not-found]
-
-    import tomllib
 else:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[import-not-found]
 
-    import tomli as tomllib
-
 CATALOGUE = Path(__file__).resolve().parent.parent / "knowledge" / "signatures.toml"
+TABLE = "signatures"
+"""The knowledge table's name (its file is ``gpucheck/knowledge/signatures.toml``)."""
 MIN_NEEDLE = 6
 """Shortest needle accepted: shorter ones match too much ordinary text."""
 
@@ -157,16 +159,29 @@ def _strs(row: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _cause(cause_id: str, row: Any) -> Cause:
-    where = f"causes.{cause_id}"
-    if not isinstance(row, dict):
+_COMMON_KEYS = {"source", "see_also", "checked", "written_by", "note"}
+"""Keys every knowledge row may carry (the folder's conventions)."""
+
+
+def _cause(row: Any, index: int) -> Cause:
+    where = f"cause #{index + 1}"
+    if not isinstance(row, Mapping):
         raise CatalogueError(f"{where}: must be a table")
+    cause_id = _str(row, "id", where)
+    where = f"cause {cause_id!r}"
+    unknown = set(row) - {"id", "title", "layer", "fix", "checks", "confirm"} - _COMMON_KEYS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}")
+    confirm = _strs(row, "confirm", where)
+    if any(term != term.lower() for term in confirm):
+        raise CatalogueError(f"{where}: 'confirm' words must be lower case")
     return Cause(
         cause_id,
         _str(row, "title", where),
         _str(row, "layer", where),
         _str(row, "fix", where),
         _strs(row, "checks", where),
+        confirm,
     )
 
 
@@ -187,12 +202,12 @@ def _weights(row: Mapping[str, Any], where: str, causes: Mapping[str, Cause]) ->
     return tuple(weights)
 
 
-_SIGNATURE_KEYS = {"id", "layer", "needle", "regex", "meaning", "causes", "sources", "failure"}
+_SIGNATURE_KEYS = {"id", "layer", "needle", "regex", "meaning", "causes", "failure"} | _COMMON_KEYS
 
 
 def _signature(row: Any, index: int, causes: Mapping[str, Cause]) -> Signature:
     where = f"signature #{index + 1}"
-    if not isinstance(row, dict):
+    if not isinstance(row, Mapping):
         raise CatalogueError(f"{where}: must be a table")
     sig_id = _str(row, "id", where)
     where = f"signature {sig_id!r}"
@@ -214,9 +229,9 @@ def _signature(row: Any, index: int, causes: Mapping[str, Cause]) -> Signature:
         if problem:
             raise CatalogueError(f"{where}: regex {problem}")
         regex = re.compile(pattern, re.IGNORECASE)
-    sources = _strs(row, "sources", where)
-    if not sources or not all(s.startswith("https://") for s in sources):
-        raise CatalogueError(f"{where}: 'sources' must list https URLs")
+    sources = (_str(row, "source", where), *_strs(row, "see_also", where))
+    if not all(s.startswith("https://") for s in sources):
+        raise CatalogueError(f"{where}: 'source' and 'see_also' must be https URLs")
     failure = row.get("failure", True)
     if not isinstance(failure, bool):
         raise CatalogueError(f"{where}: 'failure' must be true or false")
@@ -232,14 +247,21 @@ def _signature(row: Any, index: int, causes: Mapping[str, Cause]) -> Signature:
     )
 
 
-def parse_catalogue(data: Mapping[str, Any]) -> Catalogue:
-    """Validate the parsed TOML document and build the catalogue."""
-    raw_causes = data.get("causes")
-    if not isinstance(raw_causes, dict) or not raw_causes:
-        raise CatalogueError("the catalogue has no [causes.*] tables")
-    causes = {cause_id: _cause(cause_id, row) for cause_id, row in raw_causes.items()}
-    rows = data.get("signature")
-    if not isinstance(rows, list) or not rows:
+def parse_catalogue(rows_by_kind: Mapping[str, Sequence[Mapping[str, Any]]]) -> Catalogue:
+    """Validate the rows (``[[cause]]`` and ``[[signature]]``) and build the catalogue."""
+    unknown = set(rows_by_kind) - {"cause", "signature"}
+    if unknown:
+        raise CatalogueError(f"unknown row kinds {sorted(unknown)}: only [[cause]] and [[signature]]")
+    causes: dict[str, Cause] = {}
+    for index, row in enumerate(rows_by_kind.get("cause", ())):
+        cause = _cause(row, index)
+        if cause.id in causes:
+            raise CatalogueError(f"cause {cause.id!r} is defined twice")
+        causes[cause.id] = cause
+    if not causes:
+        raise CatalogueError("the catalogue has no [[cause]] rows")
+    rows = rows_by_kind.get("signature", ())
+    if not rows:
         raise CatalogueError("the catalogue has no [[signature]] rows")
     signatures = tuple(_signature(row, i, causes) for i, row in enumerate(rows))
     seen: set[str] = set()
@@ -253,10 +275,10 @@ def parse_catalogue(data: Mapping[str, Any]) -> Catalogue:
 def load_catalogue_text(text: str) -> Catalogue:
     """Parse catalogue TOML text (for tests and alternative catalogues)."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"not valid TOML: {exc}") from None
-    return parse_catalogue(data)
+        table = parse_table(TABLE, text)
+    except KnowledgeError as exc:
+        raise CatalogueError(str(exc)) from None
+    return parse_catalogue(table.rows)
 
 
 @lru_cache(maxsize=1)

@@ -3,10 +3,15 @@ and the loader refuses malformed rows and patterns that could backtrack on untru
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
+
+import gpucheck
 
 from gpucheck.diagnose.registry import load_checks
 from gpucheck.explain.catalogue import (
@@ -26,6 +31,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SAMPLES = Path(__file__).parent / "signature_samples.toml"
+KNOWLEDGE = Path(gpucheck.__file__).parent / "knowledge"
 
 
 def _samples() -> list[dict]:
@@ -68,15 +74,19 @@ def test_sample_hit_reports_its_line(sample):
     assert hit.text.rstrip("…") in padded
 
 
-CAUSE = '[causes.c]\ntitle = "t"\nlayer = "gpu"\nfix = "f"\nchecks = ["gpu.present"]\n'
+HEADER = '[table]\nname = "signatures"\ndescription = "d"\nschema = 1\nchecked = 2026-12-01\n\n'
+CAUSE = (
+    '[[cause]]\nid = "c"\ntitle = "t"\nlayer = "gpu"\nfix = "f"\nchecks = ["gpu.present"]\n'
+    'source = "https://example.org/c"\nchecked = 2026-12-01\n\n'
+)
 ROW = (
     '[[signature]]\nid = "s"\nlayer = "gpu"\nneedle = "some error"\nmeaning = "m"\n'
-    'causes = [{ cause = "c", weight = 0.5 }]\nsources = ["https://example.org/x"]\n'
+    'causes = [{ cause = "c", weight = 0.5 }]\nsource = "https://example.org/x"\nchecked = 2026-12-01\n\n'
 )
 
 
 def test_minimal_catalogue_loads():
-    catalogue = load_catalogue_text(CAUSE + ROW)
+    catalogue = load_catalogue_text(HEADER + CAUSE + ROW)
     assert [s.id for s in catalogue.signatures] == ["s"]
     assert catalogue.checks_for(catalogue.signatures[0]) == ("gpu.present",)
 
@@ -88,8 +98,9 @@ def test_minimal_catalogue_loads():
         (('needle = "some error"', 'needle = "err"'), "characters"),
         (('cause = "c"', 'cause = "nope"'), "unknown cause"),
         (("weight = 0.5", "weight = 1.5"), "weight"),
-        (('sources = ["https://example.org/x"]', "sources = []"), "sources"),
-        (('sources = ["https://example.org/x"]', 'sources = ["http://example.org/x"]'), "https"),
+        (('source = "https://example.org/x"', 'source = "http://example.org/x"'), "https"),
+        (("checked = 2026-12-01", 'checked = "yesterday"'), "checked"),
+        (('source = "https://example.org/x"', 'see_also = ["ftp://x"]\nsource = "https://example.org/x"'), "https"),
         (('meaning = "m"', 'meaning = "m"\nregex = "(a+)+b"'), "nests an unbounded"),
         (('meaning = "m"', 'meaning = "m"\nregex = "x.*y"'), "without a bound"),
         (('meaning = "m"', 'meaning = "m"\nregex = "(a)\\\\1"'), "backreferences"),
@@ -103,16 +114,35 @@ def test_minimal_catalogue_loads():
 def test_malformed_rows_are_refused(change, message):
     old, new = change
     with pytest.raises(CatalogueError, match=message):
-        load_catalogue_text(CAUSE + ROW.replace(old, new))
+        load_catalogue_text(HEADER + CAUSE + ROW.replace(old, new))
 
 
-def test_duplicate_ids_and_bad_toml_are_refused():
+def test_duplicate_ids_bad_toml_and_missing_parts_are_refused():
     with pytest.raises(CatalogueError, match="defined twice"):
-        load_catalogue_text(CAUSE + ROW + ROW)
-    with pytest.raises(CatalogueError, match="not valid TOML"):
+        load_catalogue_text(HEADER + CAUSE + ROW + ROW)
+    with pytest.raises(CatalogueError, match="defined twice"):
+        load_catalogue_text(HEADER + CAUSE + CAUSE + ROW)
+    with pytest.raises(CatalogueError, match="signatures.toml"):
         load_catalogue_text("[[signature]\n")
-    with pytest.raises(CatalogueError, match="no \\[causes"):
-        load_catalogue_text(ROW)
+    with pytest.raises(CatalogueError, match="no \\[\\[cause\\]\\] rows"):
+        load_catalogue_text(HEADER + ROW.replace('cause = "c"', 'cause = "c"'))
+    with pytest.raises(CatalogueError, match=r"\[table\] header"):
+        load_catalogue_text(CAUSE + ROW)
+    with pytest.raises(CatalogueError, match="unknown row kinds"):
+        load_catalogue_text(HEADER + CAUSE + ROW + '[[extra]]\nsource = "https://x.org"\nchecked = 2026-12-01\n')
+
+
+def test_shipped_catalogue_matches_its_json_schema():
+    schema = json.loads((KNOWLEDGE / "schema" / "signatures.schema.json").read_text())
+    jsonschema.validate(_as_json(tomllib.loads((KNOWLEDGE / "signatures.toml").read_text())), schema)
+
+
+def _as_json(value):
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value.isoformat() if isinstance(value, dt.date) else value
 
 
 @pytest.mark.parametrize(
