@@ -18,7 +18,7 @@ from gpucheck.diagnose.parse.framework_logs import (
 )
 from gpucheck.explain.catalogue import Catalogue, Cause, load_catalogue
 from gpucheck.explain.facts import Fact
-from gpucheck.explain.fixes import fix_for, host_from_text
+from gpucheck.explain.fixes import fix_for, host_from_text, torch_wheel_fix
 from gpucheck.explain.pasted import Pasted, read_pasted
 from gpucheck.explain.rules import votes
 from gpucheck.explain.scan import Hit, scan
@@ -218,4 +218,6 @@ def explain_text(text: InputText, catalogue: Catalogue | None = None) -> Explana
     host = host_from_text(facts)
     for cause in causes:
         cause.host_fix = fix_for(cause.cause.id, host)
+        if cause.cause.id == "torch_arch_missing":
+            cause.host_fix = torch_wheel_fix(facts) or cause.host_fix
     return Explanation(text, hits, reading.pasted, facts, causes, _unrecognised(text, hits))

@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 
 from gpucheck.diagnose import advice
 from gpucheck.diagnose.host import Host
+from gpucheck.diagnose.wheels import arch_list_supports
 from gpucheck.explain.facts import Fact, first
+from gpucheck.knowledge import load
 
 
 def _runtime_configure(host: Host) -> str:
@@ -61,3 +63,25 @@ def fix_for(cause_id: str, host: Host) -> str:
     """The host-rendered fix for a cause, or '' when the catalogue's generic fix stands."""
     render = ADVICE.get(cause_id)
     return render(host) if render is not None else ""
+
+
+def torch_wheel_fix(facts: Sequence[Fact]) -> str:
+    """The newest torch wheel with kernels for the GPU the text names (knowledge: torch_wheels.toml).
+
+    Among that series' variants, the lowest CUDA is chosen: it needs the oldest driver.
+    """
+    capability = first(facts, "gpu.capability")
+    if capability is None:
+        return ""
+    fitting = [w for w in load.torch_wheels() if arch_list_supports(w.archs(), capability.value)]
+    if not fitting:
+        return ""
+    newest = fitting[0].series
+    wheel = min((w for w in fitting if w.series == newest), key=lambda w: tuple(map(int, w.cuda.split("."))))
+    return (
+        f"Install a torch build with kernels for compute capability {capability.value}: "
+        f"`python -m pip install --force-reinstall 'torch=={newest}.*' --index-url {load.torch_index()}/"
+        f"{wheel.variant}` (torch {newest} {wheel.variant} is built for {' '.join(wheel.archs())}; "
+        f"it needs a driver for CUDA {wheel.cuda}). Rebuild custom CUDA extensions with "
+        f"TORCH_CUDA_ARCH_LIST={capability.value}."
+    )

@@ -16,6 +16,7 @@ from gpucheck.diagnose.cuda_compat import cuda_release, max_cuda_for_driver
 from gpucheck.diagnose.wheels import arch_capability, arch_list_supports, newer_than_build
 from gpucheck.explain.facts import Fact, cite, first
 from gpucheck.explain.scan import Hit
+from gpucheck.knowledge import load
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +101,36 @@ def tensorflow_on_windows(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterabl
         )
 
 
+def _wheel_archs(facts: Sequence[Fact]) -> tuple[list[str], str] | None:
+    """The torch build's architectures: as the text prints them, else from the knowledge table.
+
+    The table (gpucheck/knowledge/torch_wheels.toml) is looked up for the ``+cuXYZ`` wheel the text names.
+    """
+    archs = first(facts, "torch.archs")
+    if archs is not None:
+        return archs.value.split(), cite(archs)
+    version = first(facts, "torch.version")
+    variant = version.value.split("+", 1)[1] if version is not None and "+" in version.value else ""
+    rows = load.torch_series(version.value) if variant else None
+    if not isinstance(rows, tuple):
+        return None
+    wheel = next((w for w in rows if w.variant == variant), None)
+    if wheel is None:
+        return None
+    return list(wheel.archs()), f"{' '.join(wheel.archs())} (torch {cite(version)}, per {wheel.source})"
+
+
 def architectures(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
-    """The GPU's capability against the architectures the torch build lists."""
-    capability, archs = first(facts, "gpu.capability"), first(facts, "torch.archs")
-    if capability is None or archs is None:
+    """The GPU's capability against the architectures the torch build has kernels for."""
+    capability, found = first(facts, "gpu.capability"), _wheel_archs(facts)
+    if capability is None or found is None:
         return
-    arch_list = archs.value.split()
+    arch_list, shown = found
     if arch_list_supports(arch_list, capability.value):
         yield Vote(
             "torch_arch_missing",
             -0.3,
-            f"the build's architectures {cite(archs)} include compute capability {capability.value}",
+            f"the build's architectures {shown} include compute capability {capability.value}",
         )
         return
     caps = [c for c in (arch_capability(a) for a in arch_list) if c]
@@ -118,13 +138,13 @@ def architectures(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]:
         yield Vote(
             "torch_arch_missing",
             0.3,
-            f"compute capability {cite(capability)} is newer than every architecture in {cite(archs)}",
+            f"compute capability {cite(capability)} is newer than every architecture in {shown}",
         )
     else:
         yield Vote(
             "gpu_too_old",
             0.4,
-            f"compute capability {cite(capability)} is older than every architecture in {cite(archs)}",
+            f"compute capability {cite(capability)} is older than every architecture in {shown}",
         )
 
 
