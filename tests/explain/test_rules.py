@@ -45,7 +45,10 @@ def test_a_working_host_driver_demotes_driver_absent_causes():
 
 
 def test_docker_info_without_nvidia_runtime_supports_configuration_causes():
-    text = "Error response from daemon: unknown or invalid runtime name: nvidia\n Runtimes: io.containerd.runc.v2 runc\n"
+    text = (
+        "Error response from daemon: unknown or invalid runtime name: nvidia\n"
+        " Runtimes: io.containerd.runc.v2 runc\n"
+    )
     cause = _causes(text)["nvidia_runtime_not_configured"]
     assert any("docker info lists no nvidia runtime" in r for r in cause.reasons)
 
