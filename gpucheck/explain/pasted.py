@@ -341,15 +341,39 @@ def _read_container_cli(text: InputText, index: int, reading: Reading) -> None:
         _fact(reading, text, index, "gpu.capability", device.architecture, "nvidia-container-cli info")
 
 
+MAX_JSON_CHARS = 65536
+"""A pasted daemon.json is a few hundred bytes; an object longer than this is not read."""
+
+
+def _object_end(text: InputText, top: int, limit: int = 200) -> int | None:
+    """The line where the JSON object opened on line ``top`` closes (braces counted outside strings)."""
+    depth, in_string, escaped, budget = 0, False, False, MAX_JSON_CHARS
+    for index in range(top, min(len(text.lines), top + limit)):
+        line = _strip_quote(text.line(index))
+        budget -= len(line)
+        if budget < 0:
+            return None
+        for char in line:
+            if in_string:
+                escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+            elif char == '"':
+                in_string = True
+            elif char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    return index
+    return None
+
+
 def _read_daemon_json(text: InputText, index: int, reading: Reading) -> None:
     """A daemon.json object around a ``"runtimes"`` / ``"default-runtime"`` key."""
     parser = "gpucheck.diagnose.parse.daemon_json.parse_daemon_json"
     top = next((i for i in range(index, max(-1, index - 30), -1) if _strip_quote(text.line(i)) == "{"), None)
-    if top is None:
+    if top is None or any(p.kind == "daemon.json" and p.line == top + 1 for p in reading.pasted):
         return
-    bottom = next(
-        (i for i in range(index, min(len(text.lines), top + 200)) if _strip_quote(text.line(i)) == "}"), None
-    )
+    bottom = _object_end(text, top)
     if bottom is None:
         return
     block = "\n".join(_strip_quote(text.line(i)) for i in range(top, bottom + 1))

@@ -191,6 +191,15 @@ def docker_runtime(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]
             yield Vote(
                 "nvidia_runtime_not_configured", 0.2, f"docker info lists no nvidia runtime: {cite(runtimes)}"
             )
+    configured = first(facts, "daemon_json.runtimes")
+    if configured is not None and runtimes is not None:
+        if "nvidia" in configured.value.split() and "nvidia" not in runtimes.value.split():
+            reason = (
+                f"daemon.json defines the nvidia runtime {cite(configured)} but the running dockerd lists "
+                f"only {cite(runtimes)}: dockerd was not restarted after the change"
+            )
+            yield Vote("nvidia_runtime_not_configured", 0.4, reason)
+            yield Vote("container_toolkit_missing", -0.2, reason)
     for problem in (f for f in facts if f.name == "daemon_json.problem"):
         yield Vote("nvidia_runtime_not_configured", 0.4, f"dockerd would refuse daemon.json: {cite(problem)}")
 
