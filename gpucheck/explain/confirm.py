@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gpucheck.collect.evidence import Evidence
 from gpucheck.diagnose.finding import Finding, Report
 from gpucheck.diagnose.host import detect_host
+from gpucheck.diagnose.inventory import driver_info
 from gpucheck.diagnose.registry import UnknownSelectionError, select_checks
 from gpucheck.explain.catalogue import Cause
 from gpucheck.explain.engine import CheckResult, Explanation, RankedCause, Verdict
+from gpucheck.explain.facts import cite, first
 from gpucheck.explain.fixes import fix_for
 from gpucheck.pipeline import DoctorOptions, doctor
 
@@ -85,10 +88,26 @@ def confirm(
         return
     opts = DoctorOptions(sysroot=sysroot, python=python, only=only, skip=tuple(skip), timeout_s=timeout_s)
     report, evidence = doctor(opts)
+    explanation.host_note = host_mismatch(explanation, evidence)
     host = detect_host(evidence)
     for cause in explanation.causes:
         cause.host_fix = fix_for(cause.cause.id, host) or cause.host_fix
     apply_report(explanation, report)
+
+
+def host_mismatch(explanation: Explanation, evidence: Evidence) -> str:
+    """A note when this machine's driver is not the one the text shows (explain run on another machine?)."""
+    pasted = first(explanation.facts, "driver.version")
+    if pasted is None or not any(name in evidence.collectors for name in ("nvml", "nvidia_smi")):
+        return ""  # the text shows no driver, or the deciding checks did not probe this one
+    here = driver_info(evidence)
+    if here.version == pasted.value:
+        return ""
+    shown = f"driver {here.version}" if here.version else "no NVIDIA driver"
+    return (
+        f"The text shows driver {cite(pasted)}, but this machine has {shown}: if the error happened "
+        "elsewhere, these verdicts are about the wrong machine; run with --offline, or on that machine."
+    )
 
 
 def top(explanation: Explanation) -> RankedCause | None:

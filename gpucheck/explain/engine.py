@@ -93,6 +93,8 @@ class Explanation:
     mode: str = "offline"
     doctor_error: str | None = None
     """Why the live checks could not run, when they could not."""
+    host_note: str = ""
+    """Set live when this machine's driver differs from the one the text shows."""
 
     @property
     def identified(self) -> list[RankedCause]:

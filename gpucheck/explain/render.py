@@ -109,6 +109,7 @@ def to_json(explanation: Explanation, exit_code: int) -> dict[str, Any]:
         "unrecognised": [{"line": n, "text": t} for n, t in explanation.unrecognised],
         "decide": decide_command(explanation),
         "doctor_error": explanation.doctor_error,
+        "host_note": explanation.host_note,
     }
 
 
@@ -171,6 +172,8 @@ def render_console(explanation: Explanation, console: Console) -> None:
         for number, quoted in explanation.unrecognised:
             console.print(Text(f"  line {number:>5}  ", style="dim").append(quoted))
     decide = decide_command(explanation)
+    if explanation.host_note:
+        console.print(Text("\n" + explanation.host_note, style="yellow"))
     if explanation.doctor_error:
         console.print(
             Text(f"\ncould not run the deciding checks: {explanation.doctor_error}", style="yellow")
@@ -236,6 +239,8 @@ def render_markdown(explanation: Explanation) -> str:
         out += ["", "Failure lines no signature covers:"]
         out += [f"- line {n}: {_code(t)}" for n, t in explanation.unrecognised]
     decide = decide_command(explanation)
+    if explanation.host_note:
+        out += ["", _plain(explanation.host_note)]
     if explanation.mode == "offline" and decide:
         out += ["", f"To decide between these causes, run {_code(decide)} on the affected machine."]
     return "\n".join(out) + "\n"

@@ -149,3 +149,30 @@ def test_live_mode_confirms_a_container_cause_on_a_host_without_the_toolkit(
     assert (top["id"], top["verdict"]) == ("container_toolkit_missing", "confirmed")
     assert [f["status"] for f in top["findings"]] == ["fail"]
     assert "nvidia-container-toolkit" in top["fix"]
+
+
+def test_live_checks_that_rule_every_cause_out_exit_1_and_flag_the_other_machine(
+    invoke, tmp_path, fake_bin, sysroot
+):
+    """The healthy RTX 3090 host (driver loaded) given a report from a machine whose driver failed."""
+    expected = materialise(SCENARIOS / "healthy-rtx3090", fake_bin, sysroot.root)
+    text = (
+        "| NVIDIA-SMI 470.86       Driver Version: 470.86       CUDA Version: 11.4     |\n"
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+        "Make sure that the latest NVIDIA driver is installed and running.\n"
+    )
+    result = invoke(
+        "explain",
+        "--json",
+        "--sysroot",
+        str(sysroot.root),
+        "--skip",
+        "torch,tensorflow,framework,container",
+        _write(tmp_path, text),
+        env=expected["_env"],
+    )
+    doc = result.json()
+    jsonschema.validate(doc, SCHEMA)
+    assert {c["verdict"] for c in doc["causes"]} == {"ruled_out"}
+    assert doc["status"] == "unexplained" and result.exit_code == 1
+    assert "470.86" in doc["host_note"] and "--offline" in doc["host_note"]
