@@ -28,7 +28,10 @@ from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, skipped
 
 CHECK_MODULES: tuple[str, ...] = (
+    "gpucheck.diagnose.checks.pci",
     "gpucheck.diagnose.checks.driver",
+    "gpucheck.diagnose.checks.kernel",
+    "gpucheck.diagnose.checks.devices",
     "gpucheck.diagnose.checks.gpu",
     "gpucheck.diagnose.checks.toolkit",
     "gpucheck.diagnose.checks.compat",
