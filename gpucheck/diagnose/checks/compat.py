@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.cuda_compat import (
     driver_fully_supports_cuda,
     driver_supports_cuda,
@@ -11,6 +12,7 @@ from gpucheck.diagnose.cuda_compat import (
 )
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.toolkits import active_toolkit
@@ -18,25 +20,21 @@ from gpucheck.diagnose.toolkits import active_toolkit
 EVIDENCE = ("nvml", "nvcc_candidates")
 
 
-def _downgrade(cuda: str | None) -> str:
+def _downgrade(facts: Facts, cuda: str | None) -> str:
     if cuda is None:
         return ""
+    install = advice.install_packages(facts.of(detect_host), advice.cuda_packages("toolkit", cuda))
     return (
-        "; or use a toolkit this driver supports: `sudo apt-get install "
-        f"cuda-toolkit-{cuda.replace('.', '-')}` "
+        f"; or use a toolkit this driver supports: {install} "
         f"and `export PATH=/usr/local/cuda-{cuda}/bin:$PATH`"
     )
 
 
-def _upgrade(needed: str | None) -> str:
+def _upgrade(facts: Facts, needed: str | None) -> str:
     """The exact driver upgrade for a toolkit that needs driver ``needed``."""
-    if needed is None:
-        return "Upgrade the NVIDIA driver to the newest branch"
-    branch = needed.split(".")[0]
-    return (
-        f"Upgrade the driver to ≥ {needed}: Ubuntu `sudo apt-get install nvidia-driver-{branch}"
-        " && sudo reboot`"
-    )
+    branch = needed.split(".")[0] if needed else "580"
+    text = advice.driver_install(facts.of(detect_host), branch, why=f" (≥ {needed})" if needed else "")
+    return text.removesuffix(".")
 
 
 @check(
@@ -59,7 +57,7 @@ def check_toolkit_driver(facts: Facts) -> Finding:
         "min_driver": needed,
         "driver_max_cuda": info.cuda_version or max_cuda_for_driver(info.version),
     }
-    upgrade = _upgrade(needed)
+    upgrade = _upgrade(facts, needed)
     if driver_fully_supports_cuda(info.version, toolkit.version):
         return passed(
             f"driver {info.version} supports CUDA {toolkit.version} (needs ≥ {needed})",
@@ -80,7 +78,7 @@ def check_toolkit_driver(facts: Facts) -> Finding:
         f"driver {info.version} supports CUDA ≤ {data['driver_max_cuda']}, but the toolkit on PATH is CUDA "
         f"{toolkit.version} (needs driver ≥ {needed}): programs fail with `CUDA driver version is "
         "insufficient for CUDA runtime version`",
-        upgrade + _downgrade(data["driver_max_cuda"]) + ".",
+        upgrade + _downgrade(facts, data["driver_max_cuda"]) + ".",
         evidence=EVIDENCE,
         data=data,
     )

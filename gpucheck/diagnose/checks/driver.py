@@ -28,16 +28,6 @@ def _rebuild_fix(host: Host) -> str:
     )
 
 
-def _utils_packages(branch: str) -> advice.Packages:
-    """The driver's userspace (nvidia-smi, libnvidia-ml, libcuda) per family, for ``branch``."""
-    return {
-        "apt": [f"nvidia-utils-{branch}", f"libnvidia-compute-{branch}"],
-        "dnf": ["nvidia-driver-cuda", "nvidia-driver-cuda-libs"],
-        "zypper": ["nvidia-compute-utils-G06", "nvidia-compute-G06"],
-        "pacman": ["nvidia-utils"],
-    }
-
-
 def fatal_smi_failures(host: Host) -> dict[SmiFailure, tuple[str, str]]:
     """nvidia-smi failures that mean broken hardware or a lost device: (what it means, the fix)."""
     side = advice.host_side(host)
@@ -152,7 +142,7 @@ def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Findi
             evidence=(*EVIDENCE, smi.evidence_key),
             data=data,
         )
-    install = advice.install_packages(host, _utils_packages(branch), guide=advice.DRIVER_GUIDE)
+    install = advice.install_packages(host, advice.userspace_packages(branch), guide=advice.DRIVER_GUIDE)
     fix = (
         advice.on_host(
             host,
@@ -259,7 +249,8 @@ def check_nvidia_smi(facts: Facts) -> Finding:
     if run.not_found:
         if info.loaded:
             branch = info.version.split(".")[0] if info.version else DEFAULT_BRANCH
-            install = advice.install_packages(host, _utils_packages(branch), guide=advice.DRIVER_GUIDE)
+            packages = advice.userspace_packages(branch)
+            install = advice.install_packages(host, packages, guide=advice.DRIVER_GUIDE)
             fix = (
                 advice.on_host(
                     host,

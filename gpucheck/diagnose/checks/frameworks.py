@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.checks.worker_status import (
     tf_install_for_host,
     torch_install_for_host,
@@ -18,6 +19,7 @@ from gpucheck.diagnose.checks.worker_status import (
 from gpucheck.diagnose.cuda_compat import driver_supports_cuda, min_driver_for_cuda, min_driver_for_major
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.parse.framework_logs import cuda_from_found_version, events_of, tuple_version
 from gpucheck.diagnose.parse.framework_workers import WorkerReport, tf_worker, torch_worker
@@ -88,6 +90,11 @@ def _build_cuda(report: WorkerReport) -> str | None:
     return report.get("build", "build_info", "cuda_version")
 
 
+def _driver_for(facts: Facts, needed: str) -> str:
+    branch = needed.split(".")[0] if needed[:1].isdigit() else "580"
+    return advice.driver_install(facts.of(detect_host), branch)
+
+
 def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
     driver, cuda = facts.of(driver_info), _build_cuda(report)
     too_old = events_of(report.events, "driver_too_old", "driver_insufficient")
@@ -100,7 +107,7 @@ def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
                 f"{report.framework} is built for CUDA {cuda}; it reports the driver supports only "
                 f"CUDA {found}",
                 f"Install a driver >= {min_driver_for_major(cuda) or '?'}: "
-                f"`sudo apt-get install nvidia-driver-580`",
+                + advice.driver_install(facts.of(detect_host), "580"),
                 evidence=report.evidence,
             )
         return skipped("no driver version to compare with", evidence=report.evidence)
@@ -120,7 +127,7 @@ def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
         f"{report.framework} {report.get('build', 'version')} is built for CUDA {cuda}, but driver "
         f"{driver.version} supports only CUDA {driver.cuda_version}"
         + (f' (torch: "{too_old[0].line[:120]}")' if too_old else ""),
-        f"Upgrade the driver to >= {needed} (`sudo apt-get install nvidia-driver-{needed.split('.')[0]}`), "
+        f"Upgrade the driver to >= {needed} ({_driver_for(facts, needed)}), "
         f"or install a build for the driver's CUDA: {alternative}",
         evidence=_evidence(facts, report),
         data={"build_cuda": cuda, "driver": driver.version},

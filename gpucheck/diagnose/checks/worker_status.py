@@ -7,9 +7,11 @@ is a ``skip`` with the install command; an import that raised is a ``fail`` with
 
 from __future__ import annotations
 
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.cuda_compat import min_driver_for_cuda
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.parse.framework_workers import WorkerReport
 from gpucheck.diagnose.wheels import (
@@ -120,9 +122,11 @@ def torch_install_for_host(facts: Facts, python: str, version: str | None = None
             f"'torch<2.8' --index-url {TORCH_INDEX}/cu118`)"
         )
     needed = min_driver_for_cuda(wanted) or "?"
+    branch = needed.split(".")[0] if needed[:1].isdigit() else "580"
+    upgrade = advice.driver_install(facts.of(detect_host), branch)
     return (
         f"no PyTorch CUDA build for these GPUs runs on driver {driver.version} (CUDA {driver.cuda_version}): "
-        f"upgrade the driver to >= {needed} (`sudo apt-get install nvidia-driver-{needed.split('.')[0]}`), "
+        f"upgrade the driver to >= {needed} ({upgrade}), "
         f"then `{torch_install_command(python, wanted, version)}`"
     )
 

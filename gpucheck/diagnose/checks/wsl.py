@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.parse.nvidia_smi import SmiFailure
 from gpucheck.diagnose.parse.proc import KernelFlavour
 from gpucheck.diagnose.registry import check
@@ -12,12 +14,6 @@ from gpucheck.diagnose.system import kernel_flavour, library_paths, smi_state
 NEEDS = ("procfs", "wsl")
 EVIDENCE = ("file:/proc/version", "wsl_markers", "dir:/usr/lib/wsl/lib")
 WSL_LIB = "/usr/lib/wsl/lib"
-PURGE_FIX = (
-    "Remove the Linux driver from the distro (WSL2 uses the Windows driver): "
-    "`sudo apt-get remove --purge 'nvidia-driver-*' 'nvidia-utils-*' 'libnvidia-compute-*' && sudo apt-get "
-    "autoremove`; install only the WSL-Ubuntu `cuda-toolkit-12-x` package (never `cuda` or `cuda-drivers`); "
-    "use /usr/lib/wsl/lib/nvidia-smi."
-)
 
 
 def _markers(facts: Facts) -> dict:
@@ -81,7 +77,7 @@ def check_linux_driver(facts: Facts) -> Finding:
         return failed(
             "NVML says `GPU access blocked by the operating system`: a Linux NVIDIA userspace inside "
             "the distro (or a TCC-mode GPU on Windows) blocks WSL2 GPU access",
-            PURGE_FIX,
+            advice.wsl_purge_linux_driver(facts.of(detect_host)),
             evidence=(*EVIDENCE, smi.evidence_key),
         )
     strays = sorted(
@@ -100,7 +96,7 @@ def check_linux_driver(facts: Facts) -> Finding:
     if strays:
         return failed(
             f"a Linux NVIDIA driver is installed inside WSL2: {', '.join(strays[:4])}",
-            PURGE_FIX,
+            advice.wsl_purge_linux_driver(facts.of(detect_host)),
             evidence=EVIDENCE,
             data={"files": strays},
         )
