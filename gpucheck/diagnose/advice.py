@@ -354,3 +354,24 @@ def list_driver_branches(host: Host) -> str:
     if host.family in table:
         return f"`{table[host.family]}`"
     return "; ".join(f"{FAMILY_NAMES[f]}: `{table[f]}`" for f in ("apt", "dnf", "zypper", "pacman"))
+
+
+def userspace_install(host: Host, branch: str) -> str:
+    """Install the driver's userspace (nvidia-smi, libcuda, libnvidia-ml) matching kernel module ``branch``.
+
+    In a container the runtime mounts it in from the host; on WSL2 the Windows driver provides it.
+    """
+    if host.wsl2:
+        return in_windows(
+            "the Windows driver provides nvidia-smi and libcuda under /usr/lib/wsl/lib: update it from "
+            f"{WINDOWS_DRIVER} and run `wsl --shutdown`; install no Linux driver userspace in the distro"
+        )
+    if host.in_container:
+        return on_host(
+            host,
+            "start the container with its GPUs (`docker run --gpus all ...`, or "
+            "`-e NVIDIA_DRIVER_CAPABILITIES=compute,utility` for nvidia-smi) so the runtime mounts the host "
+            "driver's userspace in",
+        )
+    packages = install_packages(host, userspace_packages(branch), guide=DRIVER_GUIDE)
+    return f"Install the userspace driver matching the kernel module: {packages}."

@@ -142,16 +142,7 @@ def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Findi
             evidence=(*EVIDENCE, smi.evidence_key),
             data=data,
         )
-    install = advice.install_packages(host, advice.userspace_packages(branch), guide=advice.DRIVER_GUIDE)
-    fix = (
-        advice.on_host(
-            host,
-            "start the container with its GPUs (`docker run --gpus all ...`) so the "
-            "runtime mounts the host driver's userspace in",
-        )
-        if host.in_container
-        else f"Install the userspace driver matching the module: {install}."
-    )
+    fix = advice.userspace_install(host, branch)
     return warned(
         f"kernel module {info.version} is loaded ({cuda}) but neither NVML nor nvidia-smi answered: "
         f"{info.error}",
@@ -249,17 +240,7 @@ def check_nvidia_smi(facts: Facts) -> Finding:
     if run.not_found:
         if info.loaded:
             branch = info.version.split(".")[0] if info.version else DEFAULT_BRANCH
-            packages = advice.userspace_packages(branch)
-            install = advice.install_packages(host, packages, guide=advice.DRIVER_GUIDE)
-            fix = (
-                advice.on_host(
-                    host,
-                    "start the container with `--gpus all` (or `NVIDIA_DRIVER_CAPABILITIES="
-                    "compute,utility`) so the runtime mounts nvidia-smi in",
-                )
-                if host.in_container
-                else f"Install the utilities of the same driver: {install}."
-            )
+            fix = advice.userspace_install(host, branch)
             return warned(
                 f"nvidia-smi is not on PATH although driver {info.version} is loaded", fix, evidence=keys
             )
