@@ -41,6 +41,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.tensorflow",
     "gpucheck.diagnose.checks.frameworks",
     "gpucheck.diagnose.checks.container",
+    "gpucheck.diagnose.checks.toolkit_config",
     "gpucheck.diagnose.checks.container_daemon",
     "gpucheck.diagnose.checks.expectations",
 )

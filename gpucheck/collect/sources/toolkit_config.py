@@ -14,6 +14,8 @@ from gpucheck.collect.evidence import Item, Value
 from gpucheck.collect.registry import CollectContext, collector
 
 CONFIG = "/etc/nvidia-container-runtime/config.toml"
+LDCONFIG_CANDIDATES = ("/sbin/ldconfig.real", "/sbin/ldconfig", "/usr/sbin/ldconfig", "/usr/bin/ldconfig")
+"""Where distributions put ldconfig (Debian's wrapper target first)."""
 _LDCONFIG = re.compile(r'^\s*ldconfig\s*=\s*["\']@?([^"\']+)["\']', re.MULTILINE)
 
 
@@ -22,5 +24,6 @@ def collect_toolkit_config(ctx: CollectContext) -> Iterable[Item]:
     """/etc/nvidia-container-runtime/config.toml and whether the ldconfig it names exists."""
     read = ctx.read(CONFIG)
     yield read
-    paths = dict.fromkeys(m.group(1) for m in _LDCONFIG.finditer(read.content or ""))
+    named = [m.group(1) for m in _LDCONFIG.finditer(read.content or "")]
+    paths = dict.fromkeys([*named, *LDCONFIG_CANDIDATES])
     yield Value(name="toolkit_config_paths", data={p: ctx.sysroot.exists(p) for p in paths})
