@@ -11,7 +11,8 @@ A scenario folder holds:
 - ``expected.json``: ``findings`` ({check: status, or a list of statuses}), ``contains`` ({check:
   [substrings of its summaries and remediations]}), optional ``exit_code``, ``env`` (extra variables),
   ``path`` (PATH entries, ``{bin}`` for the fake executables; default ``{bin}:/usr/bin:/bin``), ``args``
-  (extra doctor arguments), ``source`` (where the case comes from).
+  (extra doctor arguments), ``source`` (where the case comes from), ``caused_by`` ({check: [the root
+  check ids its findings name]}; ``[]`` for a root cause).
 
 A new failure case is a new folder; this file does not change.
 """
@@ -93,6 +94,9 @@ def assert_expected(doc: dict, expected: dict[str, Any]) -> None:
         text = " ".join(f"{f['summary']} {f['remediation']}" for f in found[check_id])
         for needle in needles:
             assert needle in text, f"{check_id}: {needle!r} not in {text!r}"
+    for check_id, roots in expected.get("caused_by", {}).items():
+        got = sorted({c for f in found[check_id] for c in f["caused_by"]})
+        assert got == sorted(roots), f"{check_id} caused_by {got}, expected {sorted(roots)}"
     for f in doc["findings"]:
         if f["status"] in ("warn", "fail"):
             assert f["remediation"], f"{f['check']} has no remediation"

@@ -136,6 +136,17 @@ def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Findi
             evidence=(*EVIDENCE, smi.evidence_key),
             data=data,
         )
+    nvml = facts.evidence.value("nvml")
+    refused = smi.failure is SmiFailure.NO_PERMISSION or bool(
+        nvml is not None and nvml.error and "permission" in nvml.error.lower()
+    )
+    if refused:
+        return passed(
+            f"NVIDIA driver {info.version} kernel module is loaded ({cuda}); the userspace driver is refused "
+            "the devices for this user (see driver.device_nodes)",
+            evidence=(*EVIDENCE, smi.evidence_key) if smi.evidence_key else EVIDENCE,
+            data=data,
+        )
     if smi.failure in (SmiFailure.NO_DEVICES, SmiFailure.GPU_LOST, SmiFailure.INFOROM_CORRUPTED):
         return passed(
             f"NVIDIA driver {info.version} kernel module is loaded ({cuda}); nvidia-smi: {smi.message}",

@@ -52,6 +52,12 @@ def check_present(facts: Facts) -> Finding:
     if not info.loaded:
         return skipped("no NVIDIA driver is loaded, so no GPU can be listed (see driver.loaded)")
     smi = facts.of(smi_state)
+    if smi.failure not in (None, SmiFailure.NO_DEVICES) and info.source != "nvml":
+        # NOTE: nvidia-smi failing (permissions, NVML errors, a lost GPU) is not the driver saying "no GPU"
+        return skipped(
+            f"the GPUs cannot be listed because nvidia-smi failed: {smi.message} (see driver.nvidia_smi "
+            "and driver.device_nodes)"
+        )
     said = f" (nvidia-smi: {smi.message})" if smi.failure is SmiFailure.NO_DEVICES else ""
     return failed(
         f"driver {info.version} is loaded but reports no GPU{said}",
