@@ -67,7 +67,7 @@ def normalise(lines: list[str]) -> str:
 
 
 _FIXED: tuple[tuple[str, str], ...] = (
-    ("is not supported by open nvidia.ko", "open_unsupported"),
+    ("is not supported by open", "open_unsupported"),
     ("probe routine was not called", "probe_not_called"),
     ("fallen off the bus", "fallen_off_bus"),
     ("rminitadapter failed", "init_failed"),
