@@ -128,7 +128,11 @@ def check_device_nodes(facts: Facts) -> Finding:
             )
         return skipped("no NVIDIA device nodes because no NVIDIA kernel module is loaded (see driver.loaded)")
     closed = [n for n in nvidia.values() if can_open(n, host) is False and n.get("kind") in ("char", "file")]
-    who = f"user {host.user or host.uid}" + (f" (groups: {', '.join(host.groups)})" if host.groups else "")
+    who = (
+        f"user {host.user or host.uid}" + (f" (groups: {', '.join(host.groups)})" if host.groups else "")
+        if host.uid is not None
+        else "this user"
+    )
     if closed:
         groups = {
             names.get(str(n.get("gid")), str(n.get("gid"))) for n in closed if n.get("gid") not in (0, None)
@@ -176,8 +180,10 @@ def check_device_nodes(facts: Facts) -> Finding:
             ),
             evidence=EVIDENCE,
         )
+    known = all(can_open(n, host) for n in nvidia.values())
     return passed(
-        f"{len(nvidia)} NVIDIA device nodes, all openable by {who}: "
+        f"{len(nvidia)} NVIDIA device nodes, "
+        + (f"all openable by {who}: " if known else "present (who may open them is not recorded here): ")
         + ", ".join(describe(n, names) for n in list(nvidia.values())[:3]),
         evidence=EVIDENCE,
     )
