@@ -33,6 +33,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.kernel",
     "gpucheck.diagnose.checks.devices",
     "gpucheck.diagnose.checks.gpu",
+    "gpucheck.diagnose.checks.consistency",
     "gpucheck.diagnose.checks.toolkit",
     "gpucheck.diagnose.checks.compat",
     "gpucheck.diagnose.checks.wsl",

@@ -8,8 +8,10 @@ corpus in doctor-anchors.md (F09, F27, F30, F31) and the errors recorded in dock
 from __future__ import annotations
 
 from gpucheck.diagnose import advice
+from gpucheck.diagnose.driver_choice import choose_driver, render_driver_install
 from gpucheck.diagnose.host import Host
 from gpucheck.diagnose.parse.docker_daemon import SmokeFailure
+from gpucheck.knowledge import load
 
 INSTALL_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 RESTART = "sudo systemctl restart docker (rootless Docker: systemctl --user restart docker)"
@@ -18,6 +20,11 @@ CONFIGURE = (
     f"then {RESTART}"
 )
 GENERATE_CDI = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+_CDI_REFRESH = load.container_facts()["toolkit_cdi_refresh"]
+CDI_REFRESH = (
+    f"with NVIDIA Container Toolkit >= {_CDI_REFRESH.since}, nvidia-cdi-refresh regenerates "
+    f"{_CDI_REFRESH.value} itself: `sudo systemctl restart nvidia-cdi-refresh.service`"
+)
 DOCKER_GROUP = (
     "sudo usermod -aG docker $USER, then log out and back in (or run `newgrp docker` in this shell) "
     "so the new group applies"
@@ -51,9 +58,12 @@ def nvml_library(host: Host) -> str:
     side = advice.host_side(host)
     return advice.on_host(
         host,
-        f"{advice.driver_install(side, '580')} Then check that `ldconfig -p | grep libnvidia-ml.so.1` "
-        f"lists it; run `{advice.sudo(side, 'ldconfig')}` if the driver lives outside the linker cache",
+        f"{render_driver_install(choose_driver(None), side)} Then check that "
+        f"`ldconfig -p | grep libnvidia-ml.so.1` lists it; run `{advice.sudo(side, 'ldconfig')}` if the "
+        "driver lives outside the linker cache",
     )
+
+
 PERSISTENCE = (
     "Enable persistence mode: `sudo nvidia-smi -pm 1` "
     "(or `sudo systemctl enable --now nvidia-persistenced`); "
@@ -89,7 +99,7 @@ def smoke_remedies(host: Host) -> dict[SmokeFailure, tuple[str, str]]:
     SmokeFailure.DRIVER_TIMEOUT: ("the driver did not answer the toolkit in time", PERSISTENCE),
     SmokeFailure.CDI_UNRESOLVABLE: (
         "the CDI device {detail} is not in any spec dockerd read",
-        GENERATE_CDI + ", then " + RESTART,
+        GENERATE_CDI + ", then " + RESTART + " (" + CDI_REFRESH + ")",
     ),
     SmokeFailure.IMAGE_UNAVAILABLE: (
         "the image {image} is not present and could not be pulled",
@@ -98,7 +108,9 @@ def smoke_remedies(host: Host) -> dict[SmokeFailure, tuple[str, str]]:
     SmokeFailure.NVIDIA_SMI_FAILED: (
         "the container started but nvidia-smi failed inside it",
         "Compare with `nvidia-smi` on the host; if the host works, regenerate the toolkit's view: "
-        + GENERATE_CDI + " and " + RESTART,
+        + GENERATE_CDI
+        + " and "
+        + RESTART,
     ),
     SmokeFailure.OTHER: (
         "the GPU container failed with an error gpucheck does not recognise",

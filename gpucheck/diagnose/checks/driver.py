@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gpucheck.diagnose import advice
-from gpucheck.diagnose.cuda_compat import min_driver_for_cuda
+from gpucheck.diagnose.cuda_compat import NewerThanTable, min_driver_for_cuda
+from gpucheck.diagnose.driver_choice import choose_driver, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
 from gpucheck.diagnose.host import Host, detect_host
@@ -11,11 +12,12 @@ from gpucheck.diagnose.inventory import DriverInfo, active_toolkit, driver_info,
 from gpucheck.diagnose.parse.nvidia_smi import SmiFailure, unknown_field
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.system import SmiState, is_wsl2, loaded_modules, smi_state
+from gpucheck.knowledge import load
 
 EVIDENCE = ("nvml", "file:/proc/driver/nvidia/version", "file:/proc/modules")
 NEEDS = ("nvml", "nvidia_smi", "procfs")
-DEFAULT_BRANCH = "580"
-"""The driver branch recommended when nothing asks for an older one (the CUDA 13.0 branch)."""
+DEFAULT_BRANCH = str(load.recommended_branch())
+"""The driver branch recommended when nothing asks for another (knowledge table cuda_drivers)."""
 
 
 def _rebuild_fix(host: Host) -> str:
@@ -54,16 +56,20 @@ def fatal_smi_failures(host: Host) -> dict[SmiFailure, tuple[str, str]]:
 
 
 def _install_fix(facts: Facts) -> str:
-    """The exact driver install for this host, sized for the CUDA toolkit found (if any)."""
+    """The exact driver install, sized for the CUDA toolkit found (if any) and the kernel-module flavour."""
     toolkit = facts.of(active_toolkit)
     needed = min_driver_for_cuda(toolkit.version) if toolkit is not None and toolkit.version else None
-    branch = needed.split(".")[0] if needed else DEFAULT_BRANCH
+    if isinstance(needed, NewerThanTable):
+        needed = None
+    choice = choose_driver(needed)
     why = (
         f" (the CUDA {toolkit.version} toolkit at {toolkit.nvcc} needs ≥ {needed})"
         if needed and toolkit
         else ""
     )
-    return advice.driver_install(facts.of(detect_host), branch, why=why)
+    host = facts.of(detect_host)
+    suffix = "" if host.in_container or host.wsl2 else " Without an NVIDIA GPU no GPU work is possible."
+    return f"{render_driver_install(choice, host, why=why)}{suffix}"
 
 
 def _not_loaded(facts: Facts, info: DriverInfo) -> Finding:
@@ -145,6 +151,20 @@ def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Findi
             f"NVIDIA driver {info.version} kernel module is loaded ({cuda}); the userspace driver is refused "
             "the devices for this user (see driver.device_nodes)",
             evidence=(*EVIDENCE, smi.evidence_key) if smi.evidence_key else EVIDENCE,
+            data=data,
+        )
+    query = nvidia_smi_runs(facts.evidence).get("query")
+    if query is not None and query.timed_out:
+        side = advice.host_side(host)
+        return errored(
+            f"kernel module {info.version} is loaded ({cuda}) but nvidia-smi timed out: {smi.message} "
+            "(a wedged driver or GPU)",
+            advice.on_host(
+                host,
+                f"Look for Xid errors: `{advice.sudo(side, 'dmesg')} | grep -i -E 'NVRM|Xid'` (see "
+                "driver.kernel_log); if the GPU is lost, reboot.",
+            ),
+            evidence=(*EVIDENCE, smi.evidence_key),
             data=data,
         )
     if smi.failure in (SmiFailure.NO_DEVICES, SmiFailure.GPU_LOST, SmiFailure.INFOROM_CORRUPTED):
