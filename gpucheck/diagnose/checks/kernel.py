@@ -18,8 +18,11 @@ from gpucheck.diagnose.parse.kernel_log import XID_MEANINGS, KernelEvent, kernel
 from gpucheck.diagnose.parse.proc import parse_nvidia_version
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.system import is_wsl2
+from gpucheck.knowledge import load
 
 LOG_EVIDENCE = ("kernel_log",)
+SIGNING_REFUSALS = ("operation not permitted", "key was rejected by service", "required key not available")
+"""What modprobe says when Secure Boot or kernel lockdown refuses an unsigned module (doctor-anchors F04)."""
 FLAVOUR_EVIDENCE = ("file:/proc/driver/nvidia/version", "nvml")
 OPEN_FROM_CC = (7, 5)
 """The open GPU kernel modules need the GSP of Turing (compute capability 7.5) or newer."""
@@ -131,6 +134,10 @@ def _fallen(event: KernelEvent, host: Host, said: str = "") -> Finding:
     )
 
 
+def _rebuild(host: Host) -> str:
+    return f"rebuild it for the running kernel: {advice.kernel_module_rebuild(advice.host_side(host))}"
+
+
 def _event_finding(event: KernelEvent, facts: Facts, host: Host) -> Finding | None:
     if event.kind == "xid":
         return _xid(event, host)
@@ -143,6 +150,40 @@ def _event_finding(event: KernelEvent, facts: Facts, host: Host) -> Finding | No
             advice.driver_install(host, _branch(facts), open_modules=False),
             evidence=LOG_EVIDENCE,
             data={"stack_layer": "kernel", "pci_ids": event.detail},
+        )
+    if event.kind == "branch_too_old":
+        release = event.detail.split(" ")[0]
+        return failed(
+            f"driver {release} does not know this GPU ({event.detail}): it is newer than the branch — "
+            f"`{event.line}`",
+            "Install a newer driver branch: " + advice.driver_install(host, str(load.recommended_branch())),
+            evidence=LOG_EVIDENCE,
+            data={"stack_layer": "kernel", "release": release},
+        )
+    if event.kind == "legacy_gpu":
+        branch = event.detail
+        return failed(
+            f"this GPU is only supported by the NVIDIA {branch}.xx legacy branch; the installed driver "
+            f"ignores it — `{event.line}`",
+            advice.driver_install(host, branch, open_modules=False),
+            evidence=LOG_EVIDENCE,
+            data={"stack_layer": "kernel", "branch": branch},
+        )
+    if event.kind == "insert_failed":
+        module, why = (event.detail.split(": ", 1) + [""])[:2]
+        signed = why.lower() in SIGNING_REFUSALS
+        enrol = advice.sudo(advice.host_side(host), "mokutil --import /var/lib/dkms/mok.pub")
+        fix = (
+            f"Secure Boot / kernel lockdown refuses the unsigned {module} module: sign it (DKMS signs with "
+            f"/var/lib/dkms/mok.pub after `{enrol}` and a reboot to enrol the key), or disable Secure Boot"
+            if signed
+            else _rebuild(host)
+        )
+        return failed(
+            f"modprobe could not load {module}: {why} — `{event.line}`",
+            advice.on_host(host, fix),
+            evidence=LOG_EVIDENCE,
+            data={"stack_layer": "kernel"},
         )
     if event.kind == "api_mismatch":
         return failed(

@@ -21,6 +21,9 @@ _API = re.compile(
     r"but this kernel module has the version (\S+?)\.?\s"
 )
 _PCI_ID = re.compile(r"PCI ID: (10de:[0-9a-fA-F]{4})")
+_RELEASE = re.compile(r"is not supported by the (?:NVIDIA )?(\d{3}\.\d{1,3}(?:\.\d{1,3})?) ")
+_LEGACY = re.compile(r"supported through the NVIDIA (\d{3})\.xx Legacy drivers")
+_INSERT = re.compile(r"could not insert '(nvidia[a-z_]*)': ([A-Za-z ]{3,60})")
 
 XID_MEANINGS: dict[int, tuple[str, str]] = {
     13: ("graphics engine exception", "app"),
@@ -50,7 +53,9 @@ class KernelEvent:
 
     kind: str
     """``open_unsupported``, ``api_mismatch``, ``probe_not_called``, ``fallen_off_bus``, ``xid``,
-    ``init_failed``, ``firmware_missing``, ``power_cables``, ``unsigned_module``."""
+    ``init_failed``, ``firmware_missing``, ``power_cables``, ``unsigned_module``, ``branch_too_old`` (this
+    release does not know the GPU), ``legacy_gpu`` (the GPU needs an older legacy branch), ``insert_failed``
+    (modprobe could not load a module, and why)."""
     detail: str
     """What the message names: a PCI id, ``client 535.54.03 / module 530.30.02``, an Xid number."""
     line: str
@@ -99,6 +104,14 @@ def kernel_events(lines: list[str]) -> list[KernelEvent]:
             ids = _PCI_ID.findall(text)
             detail = ", ".join(dict.fromkeys(ids))
         events.setdefault((kind, ""), KernelEvent(kind, detail, _around(text, at)))
+    for pattern, kind in ((_RELEASE, "branch_too_old"), (_LEGACY, "legacy_gpu"), (_INSERT, "insert_failed")):
+        found = pattern.search(text)
+        if found:
+            detail = ": ".join(g.strip() for g in found.groups())
+            if kind == "branch_too_old":
+                ids = _PCI_ID.findall(text)
+                detail += f" ({', '.join(dict.fromkeys(ids))})" if ids else ""
+            events.setdefault((kind, ""), KernelEvent(kind, detail, _around(text, found.start())))
     match = _API.search(text)
     if match:
         detail = f"client {match.group(1).rstrip(',')} / kernel module {match.group(2)}"
