@@ -104,14 +104,17 @@ def kernel_events(lines: list[str]) -> list[KernelEvent]:
             ids = _PCI_ID.findall(text)
             detail = ", ".join(dict.fromkeys(ids))
         events.setdefault((kind, ""), KernelEvent(kind, detail, _around(text, at)))
+    one_line = (_INSERT.search(line) for line in lines)  # NOTE: modprobe's reason ends with its line
+    inserted = next((m for m in one_line if m is not None), None)
     for pattern, kind in ((_RELEASE, "branch_too_old"), (_LEGACY, "legacy_gpu"), (_INSERT, "insert_failed")):
-        found = pattern.search(text)
+        found = inserted if kind == "insert_failed" else pattern.search(text)
         if found:
             detail = ": ".join(g.strip() for g in found.groups())
             if kind == "branch_too_old":
                 ids = _PCI_ID.findall(text)
                 detail += f" ({', '.join(dict.fromkeys(ids))})" if ids else ""
-            events.setdefault((kind, ""), KernelEvent(kind, detail, _around(text, found.start())))
+            where = found.string if kind == "insert_failed" else _around(text, found.start())
+            events.setdefault((kind, ""), KernelEvent(kind, detail, where.strip()[-160:]))
     match = _API.search(text)
     if match:
         detail = f"client {match.group(1).rstrip(',')} / kernel module {match.group(2)}"
