@@ -40,6 +40,7 @@ XID_MEANINGS: dict[int, tuple[str, str]] = {
     92: ("high single-bit ECC error rate", "hw"),
     94: ("contained ECC error", "hw"),
     95: ("uncontained ECC error", "hw"),
+    109: ("context switch timeout", "app"),
     119: ("GSP RPC timeout", "hw"),
     120: ("GSP error", "hw"),
 }
