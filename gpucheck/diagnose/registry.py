@@ -28,7 +28,10 @@ from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, skipped
 
 CHECK_MODULES: tuple[str, ...] = (
+    "gpucheck.diagnose.checks.pci",
     "gpucheck.diagnose.checks.driver",
+    "gpucheck.diagnose.checks.kernel",
+    "gpucheck.diagnose.checks.devices",
     "gpucheck.diagnose.checks.gpu",
     "gpucheck.diagnose.checks.consistency",
     "gpucheck.diagnose.checks.toolkit",
@@ -39,6 +42,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.tensorflow",
     "gpucheck.diagnose.checks.frameworks",
     "gpucheck.diagnose.checks.container",
+    "gpucheck.diagnose.checks.toolkit_config",
     "gpucheck.diagnose.checks.container_daemon",
     "gpucheck.diagnose.checks.expectations",
 )
