@@ -120,6 +120,9 @@ def test_xml_recorded_p2000() -> None:
     assert gpu["persistence_mode"] == "Disabled"
     assert gpu["temperature.gpu"] == "62 C"
     assert gpu["retired_pages.pending"] == "N/A"
+    # the whole recording (DTD v10): ECC under volatile/double_bit, the PCIe link, the P-state
+    assert gpu["ecc.errors.uncorrected.volatile.total"] == "N/A"
+    assert (gpu["pcie.link.gen.current"], gpu["pcie.link.width.current"], gpu["pstate"]) == ("3", "16x", "P0")
 
 
 @pytest.mark.parametrize("text", ["", "<html/>", "<nvidia_smi_log", "not xml at all"])
