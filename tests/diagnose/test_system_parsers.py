@@ -16,6 +16,7 @@ from gpucheck.diagnose.parse.nvidia_smi import (
     classify_failure,
     parse_header,
     parse_query_csv,
+    parse_query_text,
     parse_xml,
     unknown_field,
 )
@@ -206,6 +207,7 @@ PARSERS = [
     parse_nvcc_version,
     parse_header,
     parse_query_csv,
+    parse_query_text,
     parse_xml,
     parse_proc_version,
     parse_nvidia_version,
