@@ -10,7 +10,7 @@ import sys
 import typer
 
 from gpucheck import __version__
-from gpucheck.cli import bench, doctor, fleet, image, setup
+from gpucheck.cli import bench, doctor, explain, fleet, image, setup
 from gpucheck.cli.exit_codes import ExitCode
 from gpucheck.collect.run import install_signal_handlers
 
@@ -39,7 +39,7 @@ def _root(
     """Set up and verify GPU/CUDA environments for machine-learning work."""
 
 
-for _module in (doctor, bench, setup, image, fleet):
+for _module in (doctor, bench, setup, image, fleet, explain):
     _module.register(app)
 
 
