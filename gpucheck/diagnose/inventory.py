@@ -21,6 +21,7 @@ from gpucheck.diagnose.parse.nvidia_smi import (
     parse_header,
     parse_query_csv,
     parse_query_text,
+    parse_table_gpus,
     parse_xml,
 )
 from gpucheck.diagnose.parse.proc import parse_nvidia_version
@@ -84,7 +85,7 @@ class GpuInfo:
     virtualization_mode: str | None = None
     """``VGPU`` for a vGPU guest, ``Pass-Through``, ``None`` (XML only)."""
     source: str = "none"
-    """``nvml``, ``nvidia-smi`` or ``nvidia-smi-xml``."""
+    """``nvml``, ``nvidia-smi`` (CSV), ``nvidia-smi-xml``, ``nvidia-smi-text`` (-q), ``nvidia-smi-table``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +157,16 @@ def _smi_rows(evidence: Evidence) -> tuple[tuple[dict[str, str], ...], str] | No
             except ParseError:
                 continue
     report = smi_xml(evidence)
-    if report is None:
-        return None
-    return report.gpus, "nvidia-smi-xml" if "xml" in runs and runs["xml"].succeeded else "nvidia-smi-text"
+    if report is not None:
+        return report.gpus, "nvidia-smi-xml" if "xml" in runs and runs["xml"].succeeded else "nvidia-smi-text"
+    table = smi_table_gpus(evidence)
+    return (table, "nvidia-smi-table") if table else None
+
+
+def smi_table_gpus(evidence: Evidence) -> tuple[dict[str, str], ...]:
+    """The GPU rows of the plain ``nvidia-smi`` table (printed even when one GPU's handle fails)."""
+    run = nvidia_smi_runs(evidence).get("table")
+    return parse_table_gpus(run.stdout) if run is not None and run.stdout else ()
 
 
 def smi_xml(evidence: Evidence) -> SmiXml | None:

@@ -17,6 +17,7 @@ from gpucheck.diagnose.parse.nvidia_smi import (
     parse_header,
     parse_query_csv,
     parse_query_text,
+    parse_table_gpus,
     parse_xml,
     unknown_field,
 )
@@ -208,6 +209,7 @@ PARSERS = [
     parse_header,
     parse_query_csv,
     parse_query_text,
+    parse_table_gpus,
     parse_xml,
     parse_proc_version,
     parse_nvidia_version,

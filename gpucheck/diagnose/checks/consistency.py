@@ -16,7 +16,7 @@ from typing import Any
 
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, passed, skipped, warned
-from gpucheck.diagnose.inventory import nvidia_smi_runs, smi_header, smi_xml
+from gpucheck.diagnose.inventory import nvidia_smi_runs, smi_header, smi_table_gpus, smi_xml
 from gpucheck.diagnose.parse.errors import ParseError
 from gpucheck.diagnose.parse.nvidia_smi import parse_query_csv
 from gpucheck.diagnose.parse.values import int_or_none, text_or_none
@@ -86,7 +86,8 @@ def _sources(facts: Facts) -> list[Source]:
     found = [s for s in (_nvml(facts), _csv(facts)) if s is not None]
     header = smi_header(facts.evidence)
     if header is not None:
-        found.append(Source("the nvidia-smi table header", header.driver_version))
+        table = smi_table_gpus(facts.evidence)
+        found.append(Source("the nvidia-smi table", header.driver_version, list(table) if table else None))
     report = smi_xml(facts.evidence)
     if report is not None:
         runs = nvidia_smi_runs(facts.evidence)
