@@ -68,6 +68,8 @@ class GpuInfo:
     remapped_rows_uncorrectable: int | None = None
     remapped_rows_pending: bool | None = None
     remapped_rows_failure: bool | None = None
+    fan_error: bool = False
+    """The driver printed ``ERR!`` for the fan: it cannot read a fan it expects (a failed fan or sensor)."""
     temperature_c: int | None = None
     """None in a vGPU guest, whose driver prints ``0 C`` for a sensor it cannot read."""
     slowdown_temp_c: int | None = None
@@ -270,6 +272,7 @@ def _gpu(fields: Mapping[str, Any], position: int, source: str) -> GpuInfo:
             fields.get("temperature.gpu")
         ),
         slowdown_temp_c=int_or_none(fields.get("temperature.gpu.slowdown")),
+        fan_error=str(fields.get("fan.speed", "")).strip().strip("[]").upper() == "ERR!",
         pstate=_pstate(fields.get("pstate")),
         utilization_pct=int_or_none(fields.get("utilization.gpu")),
         pcie_gen_current=int_or_none(fields.get("pcie.link.gen.current")),

@@ -101,6 +101,13 @@ def _health(gpu: GpuInfo) -> Finding | None:
             f"Reset it when idle: `sudo nvidia-smi -r -i {gpu.index}` (or reboot).",
             evidence=EVIDENCE,
         )
+    if gpu.fan_error:
+        return warned(
+            f"{label}: the driver cannot read the fan (nvidia-smi prints ERR!): a failed fan or fan sensor",
+            "Check the fan and its cable; look for Xid errors (`sudo dmesg | grep -i -E 'NVRM|Xid'`) and "
+            f"watch the temperature under load (`nvidia-smi -i {gpu.index} -q -d TEMPERATURE`).",
+            evidence=EVIDENCE,
+        )
     hot = gpu.temperature_c is not None and gpu.slowdown_temp_c is not None
     if hot and gpu.temperature_c >= gpu.slowdown_temp_c - NEAR_SLOWDOWN_C:
         state = "is slowing down" if gpu.temperature_c >= gpu.slowdown_temp_c else "is about to slow down"

@@ -105,6 +105,7 @@ _XML_FIELDS: dict[str, tuple[str, ...]] = {
     "remapped_rows.uncorrectable": ("remapped_rows/remapped_row_unc",),
     "remapped_rows.pending": ("remapped_rows/remapped_row_pending",),
     "remapped_rows.failure": ("remapped_rows/remapped_row_failure",),
+    "fan.speed": ("fan_speed",),
     "temperature.gpu": ("temperature/gpu_temp",),
     "temperature.gpu.slowdown": ("temperature/gpu_temp_slow_threshold",),
     "pstate": ("performance_state",),
@@ -265,6 +266,7 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "remapped_rows.uncorrectable": ("Remapped Rows/Uncorrectable Error",),
     "remapped_rows.pending": ("Remapped Rows/Pending",),
     "remapped_rows.failure": ("Remapped Rows/Remapping Failure Occurred",),
+    "fan.speed": ("Fan Speed",),
     "temperature.gpu": ("Temperature/GPU Current Temp",),
     "temperature.gpu.slowdown": ("Temperature/GPU Slowdown Temp",),
     "pstate": ("Performance State",),
@@ -396,6 +398,7 @@ def parse_table_gpus(text: str) -> tuple[dict[str, str], ...]:
 def _table_second_line(gpu: dict[str, str], first: str, second: str, third: str) -> None:
     state, memory, use = _TABLE_STATE.match(first), _TABLE_MEMORY.search(second), _TABLE_USE.match(third)
     if state:
+        gpu["fan.speed"] = state.group(1)
         gpu["temperature.gpu"] = state.group(2)
         gpu["pstate"] = state.group(3)
     if memory:
