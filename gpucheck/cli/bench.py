@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.cli.help_text import examples
 from gpucheck.report.theme import THEME
 
 if TYPE_CHECKING:  # NOTE: the bench modules import torch (~2.5 s); only bench-smoke itself pays for that.
@@ -156,5 +157,7 @@ def _run_with_progress(options: BenchOptions, *, show: bool) -> BenchReport:
 def register(app: typer.Typer) -> None:
     """Add ``bench-smoke`` to the app."""
     app.command(
-        "bench-smoke", help="Train PPO on CartPole-v1 on CPU / GPU / split and recommend a placement."
+        "bench-smoke",
+        help="Train PPO on CartPole-v1 on CPU / GPU / split and recommend a placement.",
+        epilog=examples("bench-smoke"),
     )(bench_smoke_command)
