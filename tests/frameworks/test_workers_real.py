@@ -89,12 +89,24 @@ def plain_venv(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def system_venv(tmp_path_factory) -> Path:
-    """A venv made with --system-site-packages: its own interpreter path, the system torch and tensorflow."""
-    path = tmp_path_factory.mktemp("venv") / "system"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(path)], check=True
-    )
-    return path / "bin" / "python"
+    """A venv of its own (its own interpreter path) that sees the running interpreter's torch and tensorflow.
+
+    NOTE: ``--system-site-packages`` shows the *base* interpreter's packages; when the suite runs inside a
+    virtualenv, torch and tensorflow sit in that virtualenv's own site-packages, which the new venv would
+    not see. A ``.pth`` file naming every site-packages directory of the running interpreter works in both.
+    """
+    path = tmp_path_factory.mktemp("venv") / "outer"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    python = path / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    outer = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
+    (Path(purelib) / "outer-site-packages.pth").write_text("\n".join(outer) + "\n")
+    return python
 
 
 def test_plain_venv_reports_not_installed_with_the_install_command(plain_venv):

@@ -228,3 +228,28 @@ def test_bare_commands_at_a_clause_start_get_their_own_line_and_asides_stay_inli
         "pip install 'docker>=7.1'",
         "pip install 'gpucheck[docker]'",
     ]
+
+
+def test_markdown_puts_root_causes_first_and_folds_consequences():
+    from gpucheck.report.markdown import render_markdown
+
+    md = render_markdown(_stack())
+    rows = [
+        line for line in md[md.index("### Problems") : md.index("<details>")].splitlines() if "| `" in line
+    ]
+    assert [r.split("|")[2].strip() for r in rows] == [
+        "`driver.loaded`",
+        "`torch.cuda`",
+        "`tensorflow.gpu_libraries`",
+        "`environ.a`",
+        "`environ.b`",
+    ]
+    assert rows[1].startswith("| ↳ ❌ fail |") and "(follows from `driver.loaded`)" in rows[1]
+    assert "fix the line above first" in rows[2] and "sudo reboot" not in rows[1]
+
+
+def test_hypothesis_ci_profile_has_no_deadline_or_wall_clock_health_checks():
+    from hypothesis import HealthCheck, settings
+
+    ci = settings.get_profile("ci")
+    assert ci.deadline is None and HealthCheck.too_slow in ci.suppress_health_check and ci.print_blob
