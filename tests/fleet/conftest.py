@@ -1,4 +1,4 @@
-"""Multi-node report sets made by the real `gpucheck doctor --replay --json` on edited recorded snapshots."""
+"""Multi-node report sets: the real `gpucheck doctor --replay --json` on edits of a hand-written snapshot."""
 
 from __future__ import annotations
 
