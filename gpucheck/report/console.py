@@ -25,6 +25,8 @@ from gpucheck.report.theme import STATUS_MARK, THEME, status_style
 
 EVIDENCE_LINES = 12
 """Lines of output shown per evidence item with ``-vv``."""
+VISIBLE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+"""Control characters from the machine (an ANSI escape in an error message) are shown, never obeyed."""
 HEADING_WIDTH = 13
 """Layer headings are padded to this width (a longer one just pushes its fact right)."""
 DETAIL = "    "
@@ -39,7 +41,7 @@ class _Lines:
         self.out: list[Text] = []
 
     def add(self, text: str, style: str = "", *, prefix: Text | None = None) -> None:
-        line = (prefix.copy() if prefix else Text()).append(text, style=style)
+        line = (prefix.copy() if prefix else Text()).append(text.translate(VISIBLE_CONTROLS), style=style)
         self.out.append(line)
 
     def prose(self, text: str, first: str, rest: str, style: str = "", *, commands: bool = False) -> None:

@@ -164,6 +164,10 @@ def test_untrusted_text_is_never_markup():
     )
     text = _render(report, 100)
     assert "nvml said [bold red]boom[/] :smile: [link=x]y[/link]" in text and "echo [/]" in text
+    escaped = _render(
+        Report((Finding("gpu.health", Status.FAIL, "bad\x1b[2J\x07 bell", "`x y`", layer="gpu"),)), 80
+    )
+    assert "\x1b" not in escaped and "bad\\x1b[2J\\x07 bell" in escaped
 
 
 def test_evidence_only_with_vv():
