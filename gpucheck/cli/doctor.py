@@ -269,7 +269,8 @@ def snapshot_command(
         checks = select_checks(_split(only), _split(skip))
     except UnknownSelectionError as exc:
         raise _usage_error(str(exc)) from None
-    evidence = gather(DoctorOptions(sysroot=str(sysroot), python=python, timeout_s=timeout), checks)
+    opts = DoctorOptions(sysroot=str(sysroot), python=python, skip=_split(skip), timeout_s=timeout)
+    evidence = gather(opts, checks)
     write_snapshot(evidence, output)
     failed = [s.name for s in evidence.collectors.values() if not s.ok]
     typer.echo(
