@@ -14,8 +14,8 @@ BOX = re.compile(r"[│╭╮╰╯─]")
 
 def _commands(group, path: tuple[str, ...] = ()):
     if hasattr(group, "commands"):
-        for name, sub in group.commands.items():
-            yield from _commands(sub, (*path, name))
+        for name in group.list_commands(None):  # lazy commands too (they ignore the context)
+            yield from _commands(group.get_command(None, name), (*path, name))
     else:
         yield path, group
 
