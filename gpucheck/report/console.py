@@ -18,7 +18,7 @@ from rich.text import Text
 from gpucheck.collect.evidence import CommandRun, DirListing, Evidence, FileRead, Item, Value
 from gpucheck.diagnose.finding import Finding, Report, Status
 from gpucheck.diagnose.registry import LAYERS
-from gpucheck.report.causes import PROBLEMS, Problem, in_stack_order, layer_rank, problems
+from gpucheck.report.causes import PROBLEMS, Problem, layer_rank, problems
 from gpucheck.report.fixtext import pieces, wrap
 from gpucheck.report.headline import fit, headline
 from gpucheck.report.theme import STATUS_MARK, THEME, status_style
@@ -66,7 +66,7 @@ def render_console(
         fact = _layer_line(lines, layer, own, layer_roots, folded, heading_width)
         if level >= 1:
             by_root = {id(p.finding): p for p in layer_roots}
-            for f in in_stack_order(own):
+            for f in sorted(own, key=lambda f: -f.status.severity if f.status in PROBLEMS else 0):
                 _finding(lines, f, fixes, folded, level=level, evidence=evidence)
                 if id(f) in by_root:
                     _folded(lines, by_root[id(f)])
@@ -138,7 +138,7 @@ def _finding(
         lines.add(extra)
     timings = f.data.get("timings") if level >= 1 else None
     if isinstance(timings, dict) and timings:
-        steps = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items() if isinstance(v, (int, float)))
+        steps = ", ".join(f"{k} {v:.2f}s" for k, v in timings.items() if isinstance(v, (int, float)))
         lines.prose(f"time: {steps}", DETAIL + "  ", DETAIL + "    ", "evidence.text")
     if level >= 2 and evidence is not None:
         for key in f.evidence:

@@ -32,6 +32,12 @@ def test_real_torch_worker_on_cpu():
     assert report.get("amp", "steps", "float16", "scale") == 65536.0
     ev = evidence(torch=run)
     assert [f.status for f in [one(ev, "torch.install"), one(ev, "torch.cuda")]] == [Status.PASS, Status.SKIP]
+    # one process start, every step timed (import first), and the loss went down under the GradScaler
+    assert list(report.get("timings")) == ["import", "build", "devices", "amp", "tf32"]
+    assert one(ev, "torch.install").data["timings"]["import"] == report.get("timings", "import")
+    step = report.get("amp", "steps", "float16")
+    assert step["loss_after"] < step["loss"] and step["grad_dtype"] == "float32"
+    assert run.stderr.count("[gpucheck-worker] step import") == 1
 
 
 def test_real_tf_worker_splits_the_cpu_and_trains_under_mixed_bfloat16():
@@ -43,6 +49,8 @@ def test_real_tf_worker_splits_the_cpu_and_trains_under_mixed_bfloat16():
     assert report.get("logical", "placed_on").endswith("device:CPU:2")
     assert report.get("mixed_precision", "compute_dtype") == "bfloat16"
     ev = evidence(tf=run)
+    timings = report.get("timings")
+    assert list(timings)[:2] == ["import", "build"] and "mixed_precision" in timings
     assert one(ev, "tensorflow.logical_devices").status is Status.PASS
     assert one(ev, "tensorflow.mixed_precision").status is Status.PASS
 

@@ -201,7 +201,7 @@ def test_worker_timings_show_with_v():
             ),
         )
     )
-    assert "time: import 1.43 s, matmul 0.02 s" in _render(report, 100, verbose=1)
+    assert "time: import 1.43s, matmul 0.02s" in _render(report, 100, verbose=1)
     assert "time:" not in _render(report, 100)
 
 
