@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from gpucheck import __version__
 from gpucheck.cli import doctor
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.collect.run import install_signal_handlers
 
 LAZY_COMMANDS: dict[str, str] = {
     "bench-smoke": "gpucheck.cli.bench",
@@ -26,16 +27,52 @@ LAZY_COMMANDS: dict[str, str] = {
 """Command name → the module whose ``register(app)`` adds it, imported on first use."""
 
 
+class LazyCommands(dict):
+    """The root group's commands: a lazy command is imported the first time it is looked up or listed."""
+
+    def __missing__(self, name: str):  # noqa: ANN204 - a click command
+        if name not in LAZY_COMMANDS:
+            raise KeyError(name)
+        self[name] = _load(name)
+        return self[name]
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or name in LAZY_COMMANDS
+
+    def get(self, name: str, default=None):  # noqa: ANN001, ANN201 - dict's signature
+        """The command (importing a lazy one), or ``default``."""
+        return self[name] if name in self else default
+
+    def _all(self) -> None:
+        for name in LAZY_COMMANDS:
+            self[name]  # noqa: B018 - loads it
+
+    def __iter__(self):  # noqa: ANN204
+        self._all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        return len(set(dict.keys(self)) | set(LAZY_COMMANDS))
+
+    def keys(self):  # noqa: ANN201, D102 - dict's contract
+        self._all()
+        return dict.keys(self)
+
+    def items(self):  # noqa: ANN201, D102 - dict's contract
+        self._all()
+        return dict.items(self)
+
+    def values(self):  # noqa: ANN201, D102 - dict's contract
+        self._all()
+        return dict.values(self)
+
+
 class LazyGroup(TyperGroup):
-    """The root group: lists the lazy commands and builds one from its module when it is asked for."""
+    """The root group, whose ``commands`` import a lazy command's module only when it is needed."""
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:  # noqa: D102 - click's contract
-        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
-
-    def get_command(self, ctx: typer.Context, cmd_name: str):  # noqa: D102, ANN201 - click's contract
-        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
-            self.add_command(_load(cmd_name), cmd_name)
-        return super().get_command(ctx, cmd_name)
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - click's keyword arguments
+        super().__init__(**kwargs)
+        self.commands = LazyCommands(self.commands)
 
 
 def _load(name: str):  # noqa: ANN202 - a click command
@@ -76,6 +113,7 @@ doctor.register(app)
 
 def main() -> None:
     """Console-script entry point; a crash inside gpucheck is one line and exit code 3, never a traceback."""
+    install_signal_handlers()  # NOTE: SIGTERM/SIGHUP stop every probe's process group before exiting
     try:
         app(prog_name="gpucheck")
     except SystemExit:

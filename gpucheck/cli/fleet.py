@@ -86,7 +86,7 @@ def manifest_command(
     ),
     partition: str = typer.Option("", "--partition", help="Slurm partition."),
     doctor_args: str = typer.Option(
-        "", "--doctor-args", help="Extra doctor arguments, e.g. \"--expect-gpus 8\"."
+        "", "--doctor-args", help='Extra doctor arguments, e.g. "--expect-gpus 8".'
     ),
     output: Path | None = typer.Option(  # noqa: B008 - typer declares options as defaults
         None, "--output", "-o", help="Write here instead of stdout."
@@ -100,8 +100,16 @@ def manifest_command(
         _check_doctor_args(args)
         selector = parse_node_selector(node_selector) if node_selector else dict(DEFAULT_NODE_SELECTOR)
         opts = ManifestOptions(
-            namespace=namespace, image=image, node_selector=selector, doctor_args=args, gpus=gpus,
-            workload=workload, nodes=nodes, pvc=pvc, reports_dir=reports_dir, partition=partition,
+            namespace=namespace,
+            image=image,
+            node_selector=selector,
+            doctor_args=args,
+            gpus=gpus,
+            workload=workload,
+            nodes=nodes,
+            pvc=pvc,
+            reports_dir=reports_dir,
+            partition=partition,
         )
         name = output.name if output else "gpucheck-fleet.sbatch"
         text = render_k8s(opts) if k8s else render_slurm(opts, filename=name)

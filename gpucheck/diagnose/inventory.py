@@ -21,7 +21,13 @@ from gpucheck.diagnose.parse.values import enabled_or_none, int_or_none, text_or
 from gpucheck.diagnose.toolkits import ToolkitInfo, active_toolkit, toolkits
 
 __all__ = [
-    "DriverInfo", "GpuInfo", "ToolkitInfo", "active_toolkit", "driver_info", "gpu_inventory", "toolkits",
+    "DriverInfo",
+    "GpuInfo",
+    "ToolkitInfo",
+    "active_toolkit",
+    "driver_info",
+    "gpu_inventory",
+    "toolkits",
     "nvidia_smi_runs",
 ]
 

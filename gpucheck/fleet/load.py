@@ -106,7 +106,7 @@ def parse_report(text: str, source: str, *, name_from: str = "hostname") -> Node
     except (ValueError, RecursionError) as exc:
         return Rejected(source, f"not JSON: {exc}")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        return Rejected(source, f"not a gpucheck doctor report (no \"format\": \"{FORMAT}\")")
+        return Rejected(source, f'not a gpucheck doctor report (no "format": "{FORMAT}")')
     problem = _schema_problem(doc) or _findings_problem(doc.get("findings"))
     if problem is None and not _is_status(doc.get("status")):
         problem = f"status {doc.get('status')!r} is not one of {', '.join(sorted(STATUSES))}"
@@ -115,9 +115,9 @@ def parse_report(text: str, source: str, *, name_from: str = "hostname") -> Node
     meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
     hostname = meta.get("hostname")
     return NodeReport(
-        node=hostname if name_from == "hostname" and isinstance(hostname, str) and hostname else Path(
-            source
-        ).stem,
+        node=hostname
+        if name_from == "hostname" and isinstance(hostname, str) and hostname
+        else Path(source).stem,
         source=source,
         gpucheck_version=str(doc.get("gpucheck_version", "unknown")),
         status=doc["status"],
@@ -149,8 +149,6 @@ def _unique_names(nodes: Iterable[NodeReport]) -> list[NodeReport]:
     for n in nodes:
         seen[n.node] = seen.get(n.node, 0) + 1
     return [
-        dataclasses.replace(n, node=f"{n.node} ({Path(n.source).name})")
-        if seen[n.node] > 1
-        else n
+        dataclasses.replace(n, node=f"{n.node} ({Path(n.source).name})") if seen[n.node] > 1 else n
         for n in nodes
     ]

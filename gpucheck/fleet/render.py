@@ -75,8 +75,12 @@ def render_markdown(fleet: FleetReport) -> str:
     """The fleet view as Markdown."""
     lines = ["## gpucheck fleet report", "", headline(fleet), "", "### Nodes (outliers first)", ""]
     rows = [
-        [cell(r.node), STATUS_ICON[Status(r.status)], *(cell(r.inventory[a] or "—") for a in COLUMNS),
-         cell(_notes(r)) or "—"]
+        [
+            cell(r.node),
+            STATUS_ICON[Status(r.status)],
+            *(cell(r.inventory[a] or "—") for a in COLUMNS),
+            cell(_notes(r)) or "—",
+        ]
         for r in fleet.nodes
     ]
     header = ["Node", "Status", *COLUMNS.values(), "Differs from the fleet / fails"]

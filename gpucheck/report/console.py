@@ -4,8 +4,9 @@ Shaped like ``flutter doctor``: ``[✓] CUDA toolkit  CUDA 13.0 (/usr/local/bin/
 layer with a warning, failure or error its root problems, with the findings that follow from them folded in;
 passes and skips are counted, not listed. ``-v`` lists every finding, ``-vv`` adds the evidence. A closing
 "To fix, in order:" block lists each distinct fix once, lowest layer first. Every line is laid out here (see
-``fixtext``), so commands, paths and URLs are never cut at any width, in a terminal or a pipe, and no text
-from the machine is ever read as rich markup.
+``fixtext``), so commands, paths and URLs are never cut at any width, in a terminal or a pipe; every line is a
+rich ``Text`` with control characters made visible (``untrusted.visible``), so no text from the machine is
+ever read as markup or obeyed by the terminal.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from gpucheck.report.causes import PROBLEMS, Problem, layer_rank, problems
 from gpucheck.report.fixtext import pieces, wrap
 from gpucheck.report.headline import fit, headline
 from gpucheck.report.theme import STATUS_MARK, THEME, status_style
+from gpucheck.report.untrusted import visible
 
 EVIDENCE_LINES = 12
 """Lines of output shown per evidence item with ``-vv``."""
-VISIBLE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
-"""Control characters from the machine (an ANSI escape in an error message) are shown, never obeyed."""
 HEADING_WIDTH = 13
 """Layer headings are padded to this width (a longer one just pushes its fact right)."""
 DETAIL = "    "
@@ -41,7 +41,7 @@ class _Lines:
         self.out: list[Text] = []
 
     def add(self, text: str, style: str = "", *, prefix: Text | None = None) -> None:
-        line = (prefix.copy() if prefix else Text()).append(text.translate(VISIBLE_CONTROLS), style=style)
+        line = (prefix.copy() if prefix else Text()).append(visible(text), style=style)
         self.out.append(line)
 
     def prose(self, text: str, first: str, rest: str, style: str = "", *, commands: bool = False) -> None:

@@ -78,10 +78,15 @@ def test_doctor_under_github_actions_annotates_and_writes_the_job_summary(invoke
     )
     assert result.exit_code == 1
     lines = [line for line in result.stdout.splitlines() if line.startswith("::")]
-    assert lines[0] == (
+    head, fix = lines[0].split("%0AFix: ", 1)
+    assert head == (
         "::error title=gpucheck expect.gpus%3A the expected number of GPUs is visible::2 GPU(s) visible, "
-        "expected 4%0AFix: " + lines[0].split("%0AFix: ", 1)[1]
+        "expected 4"
     )
+    # the fix names how to see the GPUs, why one may be missing, and the contract flag to change
+    assert fix.startswith("Compare `nvidia-smi -L` with the node's hardware")
+    assert "CUDA_VISIBLE_DEVICES" in fix and "`--expect-gpus 4`" in fix
+    assert "%0A" not in fix, "one annotation is one line"
     assert all(ANNOTATION.match(line) for line in lines)
     assert sum(line.startswith("::warning ") for line in lines) == 3  # PCIe x8, exclusive compute, MIG
     text = summary.read_text()

@@ -9,7 +9,6 @@ import pytest
 
 from gpucheck.collect import registry as collect_registry
 from gpucheck.collect.evidence import CommandRun
-from gpucheck.collect.sources import nvidia_smi as nvidia_smi_source
 from gpucheck.diagnose.finding import Status
 from gpucheck.diagnose.registry import LAYERS, collector_layers, select_checks, unprobed_collectors
 from gpucheck.pipeline import DoctorOptions, diagnose, gather
@@ -21,7 +20,8 @@ PROBED_LAYERS = sorted(set(OWNED.values()), key=list(LAYERS).index)
 
 @pytest.fixture
 def probes(monkeypatch):
-    """Record every collector that runs and every program it starts (programs are not really started)."""
+    """Record every collector that runs and every program it starts (every collector runs programs through
+    ``ctx.run``; here they are recorded, not started)."""
     started: list[tuple[str, tuple[str, ...]]] = []
     current = threading.local()
     for name, c in list(collect_registry.load_sources().items()):
@@ -38,7 +38,6 @@ def probes(monkeypatch):
         return CommandRun(argv=tuple(argv), not_found=True)
 
     monkeypatch.setattr(collect_registry, "run_command", fake_run_command)
-    monkeypatch.setattr(nvidia_smi_source, "run_command", fake_run_command)
     return started
 
 

@@ -13,20 +13,41 @@ from collections.abc import Iterable
 
 from gpucheck.collect.evidence import CommandRun, Item
 from gpucheck.collect.registry import CollectContext, collector
-from gpucheck.collect.run import run_command
 
 QUERY_FIELDS: tuple[str, ...] = (
-    "index", "name", "uuid", "pci.bus_id", "driver_version", "memory.total", "compute_cap",
-    "persistence_mode", "compute_mode", "mig.mode.current", "ecc.errors.uncorrected.volatile.total",
-    "retired_pages.pending", "temperature.gpu", "pcie.link.gen.current", "pcie.link.gen.max",
-    "pcie.link.width.current", "pcie.link.width.max",
+    "index",
+    "name",
+    "uuid",
+    "pci.bus_id",
+    "driver_version",
+    "memory.total",
+    "compute_cap",
+    "persistence_mode",
+    "compute_mode",
+    "mig.mode.current",
+    "ecc.errors.uncorrected.volatile.total",
+    "retired_pages.pending",
+    "temperature.gpu",
+    "pcie.link.gen.current",
+    "pcie.link.gen.max",
+    "pcie.link.width.current",
+    "pcie.link.width.max",
 )
 """The ``--query-gpu`` fields gathered; their names are also the keys of NVML readings."""
 
 LEGACY_QUERY_FIELDS: tuple[str, ...] = (
-    "index", "name", "uuid", "pci.bus_id", "driver_version", "memory.total", "persistence_mode",
+    "index",
+    "name",
+    "uuid",
+    "pci.bus_id",
+    "driver_version",
+    "memory.total",
+    "persistence_mode",
     "compute_mode",
-    "temperature.gpu", "pcie.link.gen.current", "pcie.link.gen.max", "pcie.link.width.current",
+    "temperature.gpu",
+    "pcie.link.gen.current",
+    "pcie.link.gen.max",
+    "pcie.link.width.current",
     "pcie.link.width.max",
 )
 """Fields every driver since R384 knows (``compute_cap`` is unknown to R470, ``mig.*`` to pre-R450)."""
@@ -37,13 +58,14 @@ XML_ARGV = ("nvidia-smi", "-q", "-x")
 TABLE_ARGV = ("nvidia-smi",)
 WSL_LIB_DIR = "/usr/lib/wsl/lib"
 TIMEOUT_S = 8.0
-"""nvidia-smi can take seconds on a many-GPU host without persistence mode; a wedged driver takes forever."""
+"""nvidia-smi can take seconds on a many-GPU host without persistence mode; a wedged driver takes forever.
+With ``--timeout`` each call is cut to what is left of the overall deadline (``ctx.run``)."""
 
 
 def _run(ctx: CollectContext, argv: tuple[str, ...]) -> CommandRun:
     path = ctx.env.get("PATH", "")
     env = {**ctx.env, "PATH": f"{path}:{WSL_LIB_DIR}" if path else WSL_LIB_DIR}
-    return run_command(argv, timeout_s=TIMEOUT_S, env=env)
+    return ctx.run(*argv, timeout_s=TIMEOUT_S, env=env)
 
 
 def _usable(run: CommandRun) -> bool:

@@ -44,10 +44,14 @@ def _device_readings(nvml: Any, index: int) -> dict[str, Any]:
         "persistence_mode": lambda: "Enabled" if nvml.nvmlDeviceGetPersistenceMode(handle) else "Disabled",
         "compute_mode": lambda: COMPUTE_MODES.get(nvml.nvmlDeviceGetComputeMode(handle), "Unknown"),
         "mig.mode.current": lambda: "Enabled" if nvml.nvmlDeviceGetMigMode(handle)[0] else "Disabled",
-        "ecc.errors.uncorrected.volatile.total": lambda: int(nvml.nvmlDeviceGetTotalEccErrors(
-            handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC)),
-        "retired_pages.pending": lambda: "Yes" if nvml.nvmlDeviceGetRetiredPagesPendingStatus(handle)
-        else "No",
+        "ecc.errors.uncorrected.volatile.total": lambda: int(
+            nvml.nvmlDeviceGetTotalEccErrors(
+                handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC
+            )
+        ),
+        "retired_pages.pending": lambda: (
+            "Yes" if nvml.nvmlDeviceGetRetiredPagesPendingStatus(handle) else "No"
+        ),
         "remapped_rows.pending": lambda: "Yes" if nvml.nvmlDeviceGetRemappedRows(handle)[2] else "No",
         "remapped_rows.failure": lambda: "Yes" if nvml.nvmlDeviceGetRemappedRows(handle)[3] else "No",
         "temperature.gpu": lambda: int(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gpucheck.diagnose.facts import Facts
-from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
-from gpucheck.diagnose.inventory import GpuInfo, driver_info, gpu_inventory
+from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.inventory import GpuInfo, driver_info, gpu_inventory, nvidia_smi_runs
 from gpucheck.diagnose.parse.nvidia_smi import SmiFailure
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.system import is_wsl2, smi_state
@@ -49,6 +49,14 @@ def check_present(facts: Facts) -> Finding:
     if not info.loaded:
         return skipped("no NVIDIA driver is loaded, so no GPU can be listed (see driver.loaded)")
     smi = facts.of(smi_state)
+    query = nvidia_smi_runs(facts.evidence).get("query")
+    if query is not None and (query.timed_out or query.error):
+        # NOTE: a hung or unrunnable nvidia-smi says nothing about how many GPUs there are
+        return errored(
+            f"the GPUs could not be listed: {smi.message}",
+            "See driver.nvidia_smi for why nvidia-smi did not answer.",
+            evidence=EVIDENCE,
+        )
     said = f" (nvidia-smi: {smi.message})" if smi.failure is SmiFailure.NO_DEVICES else ""
     return failed(
         f"driver {info.version} is loaded but reports no GPU{said}",

@@ -149,8 +149,12 @@ _SIGNATURES: tuple[tuple[str, SmiFailure], ...] = (
     ("failed to initialize nvml: unknown error", SmiFailure.NVML_UNKNOWN_ERROR),
 )
 _EXIT_CODES: dict[int, SmiFailure] = {
-    9: SmiFailure.DRIVER_NOT_LOADED, 12: SmiFailure.NVML_NOT_FOUND, 14: SmiFailure.INFOROM_CORRUPTED,
-    15: SmiFailure.GPU_LOST, 18: SmiFailure.VERSION_MISMATCH, 4: SmiFailure.NO_PERMISSION,
+    9: SmiFailure.DRIVER_NOT_LOADED,
+    12: SmiFailure.NVML_NOT_FOUND,
+    14: SmiFailure.INFOROM_CORRUPTED,
+    15: SmiFailure.GPU_LOST,
+    18: SmiFailure.VERSION_MISMATCH,
+    4: SmiFailure.NO_PERMISSION,
 }
 """Exit codes from the nvidia-smi man page (18 observed in the wild for the version mismatch)."""
 

@@ -10,8 +10,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-UNAVAILABLE = {"", "n/a", "[n/a]", "[not supported]", "not supported", "[unknown error]", "unknown error",
-               "[insufficient permissions]", "[gpu is lost]", "err!", "none"}
+UNAVAILABLE = {
+    "",
+    "n/a",
+    "[n/a]",
+    "[not supported]",
+    "not supported",
+    "[unknown error]",
+    "unknown error",
+    "[insufficient permissions]",
+    "[gpu is lost]",
+    "err!",
+    "none",
+}
 """Placeholders nvidia-smi prints for a reading it does not have (lower-cased)."""
 
 _NUMBER = re.compile(r"^\s*(-?\d+)(?:\.\d+)?\s*([A-Za-z%]*)\s*$")
