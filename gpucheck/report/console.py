@@ -100,7 +100,11 @@ def _layer_line(
         status, fact = Status.SKIP, f"follows from {root.check} ({LAYERS.get(root.layer, root.layer)})"
     else:
         status = Status.PASS if any(f.status is Status.PASS for f in own) else Status.SKIP
-        fact = fit(headline(layer, own), lines.width - heading_width - 6)
+        room = lines.width - max(heading_width, len(heading)) - 6
+        fact = fit(headline(layer, own), room)
+        if len(fact) > room:
+            # NOTE: a layer with nothing to fix takes one line; its findings are one -v away.
+            fact = ", ".join(_count(sum(f.status is s for f in own), s) for s in (Status.PASS, Status.SKIP))
     prefix = Text(f"[{STATUS_MARK[status]}] ", style=status_style(status))
     prefix.append(heading.ljust(heading_width) + "  ", style="layer.heading")
     pad = " " * len(prefix)
@@ -164,7 +168,6 @@ def _fix_numbers(roots: Sequence[Problem]) -> dict[str, int]:
 def _fix_block(lines: _Lines, fixes: dict[str, int]) -> None:
     if not fixes:
         return
-    lines.add("")
     lines.add("To fix, in order:", "finding.fix-label")
     for remediation, number in fixes.items():
         lines.prose(remediation, f"{number:>2}. ", "    ", "finding.fix", commands=True)
