@@ -23,6 +23,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "setup": "gpucheck.cli.setup",
     "image": "gpucheck.cli.image",
     "fleet": "gpucheck.cli.fleet",
+    "explain": "gpucheck.cli.explain",
 }
 """Command name → the module whose ``register(app)`` adds it, imported on first use."""
 

@@ -28,9 +28,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "gpucheck doctor --only gpu.health          # then run one of them",
     ),
     "bench-smoke": (
-        "gpucheck bench-smoke                       # cpu, gpu and split placements, then a recommendation",
+        "gpucheck bench-smoke                  # every placement this host can run, then a recommendation",
         "gpucheck bench-smoke --placements cpu --steps 20000 --json",
-        "gpucheck bench-smoke --hidden 64,256 --plot bench.png",
+        "gpucheck bench-smoke --envs 8,64,512 --hidden 64,256 --plot bench.png  # where the GPU wins",
+    ),
+    "explain": (
+        "gpucheck explain error.log            # the cause of a pasted error, then checked on this machine",
+        "pbpaste | gpucheck explain -          # from stdin",
+        "gpucheck explain traceback.txt --offline --markdown   # from the text alone, to paste into an issue",
     ),
     "setup docker": (
         "gpucheck setup docker                      # print the daemon.json change as a diff",
