@@ -68,7 +68,7 @@ def pieces(text: str, *, commands: bool = True) -> list[Piece]:
         if code:
             glued = match.start() > 0 and not text[match.start() - 1].isspace()
             if commands and " " in code:
-                out.append(Piece(code, command=True))
+                out.append(Piece(code, command=True, glued=glued))
             else:
                 out.append(Piece(f"`{code}`", glued=glued))
         pos = match.end()
@@ -158,27 +158,28 @@ def wrap(
     ``rest + command_indent``. A piece wider than the line is kept whole.
     """
     lines: list[str] = []
-    line, empty = first, True
+    line, empty, last = first, True, len(first)
     for piece in items:
         if piece.command:
             if not empty:
                 lines.append(line)
             lines.append((first if not lines and empty else rest + command_indent) + piece.text)
-            line, empty = rest, True
+            line, empty, last = rest, True, len(rest)
             continue
         text = piece.text
         if empty and lines and piece.glued:
             text = text.lstrip(",;")
             if not text:
                 continue
-        if piece.glued and not empty:
-            candidate = line + text
-        else:
-            candidate = line + ("" if empty else " ") + text
-        if not empty and len(candidate) > width:
-            lines.append(line)
-            candidate = rest + text
-        line, empty = candidate, False
+        sep = "" if empty or piece.glued else " "
+        trailing = piece.glued and len(text) <= 2  # "," ";" ")" stay with what they follow, past the width
+        if not empty and not trailing and len(line) + len(sep) + len(text) > width:
+            # a glued piece ("(" written against `cmd`) moves to the next line with the piece before it
+            moved = line[last:] if piece.glued and line[:last].strip() else ""
+            lines.append(line[:last].rstrip() if moved else line)
+            line, sep = rest + moved, ""
+        last = len(line) + len(sep) if not (piece.glued and not empty) else last
+        line, empty = line + sep + text, False
     if not empty or not lines:
         lines.append(line)
     return lines

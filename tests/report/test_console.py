@@ -261,3 +261,15 @@ def test_hypothesis_ci_profile_has_no_deadline_or_wall_clock_health_checks():
 
     ci = settings.get_profile("ci")
     assert ci.deadline is None and HealthCheck.too_slow in ci.suppress_health_check and ci.print_blob
+
+
+def test_glued_punctuation_stays_with_its_code_and_long_code_is_never_split():
+    long_cmd = "sudo zypper --non-interactive install nvidia-driver-G06-kmp-default nvidia-compute-utils-G06"
+    text = (
+        f"Install it (SUSE: `{long_cmd}`; Arch: `sudo pacman -S nvidia`), "
+        "then restart it (`docker run --gpus all`)."
+    )
+    lines = wrap(pieces(text), 60, first=" 1. ", rest="    ")
+    assert "    `" + long_cmd + "`;" in lines
+    assert any(line.strip().startswith("(`docker run --gpus all`).") for line in lines), lines
+    assert all(not line.rstrip().endswith("(") for line in lines), lines
