@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from gpucheck.collect.evidence import CommandRun, Evidence
@@ -273,3 +275,29 @@ def test_glued_punctuation_stays_with_its_code_and_long_code_is_never_split():
     assert "    `" + long_cmd + "`;" in lines
     assert any(line.strip().startswith("(`docker run --gpus all`).") for line in lines), lines
     assert all(not line.rstrip().endswith("(") for line in lines), lines
+
+
+_WORDS = st.text(alphabet="abcdefghij/.-:=()", min_size=1, max_size=12)
+
+
+@given(
+    st.lists(
+        st.one_of(_WORDS, st.lists(_WORDS, min_size=1, max_size=6).map(lambda ws: "`" + " ".join(ws) + "`")),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(min_value=20, max_value=120),
+)
+def test_wrap_never_splits_a_word_or_code_span_and_keeps_every_word(parts, width):
+    text = " ".join(parts)
+    lines = wrap(pieces(text), width, first=" 1. ", rest="    ")
+    joined = " ".join(line.strip() for line in lines)
+    for part in parts:
+        if part.startswith("`"):
+            inner = part.strip("`").strip()
+            assert any(inner in line for line in lines), (part, lines)
+    assert _in_order(_words(text), _words(joined)), (text, lines)
+    too_wide = [p.text for p in pieces(text) if len(p.text) + len("      ") > width]
+    for line in lines:
+        # a line is wider than asked only to hold a piece that alone does not fit
+        assert len(line) <= width or any(piece in line for piece in too_wide), (line, width)
