@@ -64,7 +64,10 @@ CONFIG_HELP = plain("TOML file with an [expect] table.")
 
 def doctor_command(
     only: list[str] | None = typer.Option(
-        None, "--only", help="Run only these checks or layers (comma-separated).", rich_help_panel=CHECK
+        None,
+        "--only",
+        help="Run only these checks or layers (comma-separated), and the probes they need.",
+        rich_help_panel=CHECK,
     ),
     skip: list[str] | None = typer.Option(
         None,
