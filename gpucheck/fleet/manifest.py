@@ -139,14 +139,18 @@ def render_slurm(opts: ManifestOptions, filename: str = "gpucheck-fleet.sbatch")
     for label, value in (("--partition", opts.partition), ("--constraint", opts.constraint)):
         if value and not re.fullmatch(r"[A-Za-z0-9_.,&|\[\]*:!-]+", value):
             raise ManifestError(f"{label} {value!r} contains characters sbatch does not accept")
-    return _environment().get_template("slurm.sbatch.j2").render(
-        name=opts.name,
-        filename=filename,
-        nodes=opts.nodes,
-        gpus=opts.gpus,
-        partition=opts.partition,
-        constraint=opts.constraint,
-        time_limit=opts.time_limit,
-        reports_dir=opts.reports_dir,
-        doctor_args=" ".join(shlex.quote(a) for a in opts.doctor_args),
+    return (
+        _environment()
+        .get_template("slurm.sbatch.j2")
+        .render(
+            name=opts.name,
+            filename=filename,
+            nodes=opts.nodes,
+            gpus=opts.gpus,
+            partition=opts.partition,
+            constraint=opts.constraint,
+            time_limit=opts.time_limit,
+            reports_dir=opts.reports_dir,
+            doctor_args=" ".join(shlex.quote(a) for a in opts.doctor_args),
+        )
     )
