@@ -39,6 +39,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.frameworks",
     "gpucheck.diagnose.checks.container",
     "gpucheck.diagnose.checks.container_daemon",
+    "gpucheck.diagnose.checks.slurm",
     "gpucheck.diagnose.checks.expectations",
 )
 """Every module that registers checks, in report order."""
@@ -54,6 +55,7 @@ LAYERS: dict[str, str] = {
     "tensorflow": "TensorFlow",
     "framework": "Frameworks vs. system",
     "container": "Containers",
+    "slurm": "Slurm",
     "expect": "Expectations",
 }
 """Layer id → heading, in report order."""
