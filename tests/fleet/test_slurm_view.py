@@ -102,8 +102,8 @@ def slurm_snapshot(
     if scontrol is not None:
         doc["evidence"].append(
             {"kind": "command", "argv": ["scontrol", "show", "node", node], "returncode": 0,
-             "stdout": scontrol, "stderr": "", "duration_s": 0.05, "not_found": False, "timed_out": False, "error": None,
-             "resolved": "/usr/bin/scontrol"}
+             "stdout": scontrol, "stderr": "", "duration_s": 0.05, "not_found": False, "timed_out": False,
+             "error": None, "resolved": "/usr/bin/scontrol"}
         )
     return doc
 
