@@ -17,6 +17,7 @@ from gpucheck.collect.sysroot import Sysroot
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Report
 from gpucheck.diagnose.registry import Check, needed_collectors, run_checks, select_checks
+from gpucheck.diagnose.stack import assign_causes
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,9 @@ def gather(opts: DoctorOptions, checks: Sequence[Check]) -> Evidence:
 
 
 def diagnose(evidence: Evidence, checks: Sequence[Check], options: Mapping[str, Any] | None = None) -> Report:
-    """Run the checks over the evidence and assemble the report."""
+    """Run the checks over the evidence, mark consequences ``caused_by`` their roots, and build the report."""
     facts = Facts(evidence, options or {})
-    findings = run_checks(checks, facts)
+    findings = assign_causes(run_checks(checks, facts))
     return Report(findings=tuple(findings), meta=dict(evidence.meta))
 
 

@@ -38,6 +38,7 @@ SOURCE_MODULES: tuple[str, ...] = (
     "gpucheck.collect.sources.docker_config",
     "gpucheck.collect.sources.docker_daemon",
     "gpucheck.collect.sources.cdi",
+    "gpucheck.collect.sources.host",
     "gpucheck.collect.sources.slurm",
 )
 """Every module that registers collectors, in the order their evidence is listed."""

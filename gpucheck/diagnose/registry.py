@@ -130,9 +130,14 @@ def select_checks(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Ch
     return [c for c in checks if not any(_matches(c, p) for p in skip)]
 
 
+CONTEXT_COLLECTORS: tuple[str, ...] = ("env", "container_markers", "procfs", "wsl", "host")
+"""Collected on every run whatever the checks: they tell where a fix will run (``diagnose/host.py``), which
+every remediation needs, and they only read a few small files."""
+
+
 def needed_collectors(checks: Iterable[Check]) -> list[str]:
-    """The collectors the given checks need, without duplicates, in first-needed order."""
-    return list(dict.fromkeys(name for c in checks for name in c.needs))
+    """The collectors the given checks need, without duplicates, in first-needed order, then the context."""
+    return list(dict.fromkeys([*(name for c in checks for name in c.needs), *CONTEXT_COLLECTORS]))
 
 
 def run_check(c: Check, facts: Facts) -> list[Finding]:

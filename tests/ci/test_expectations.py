@@ -1,4 +1,4 @@
-"""Expectation checks via the real doctor on the recorded H100 snapshot and recorded framework workers."""
+"""Expectation checks via the real doctor on the hand-written H100 snapshot and the worker fixtures."""
 
 from __future__ import annotations
 

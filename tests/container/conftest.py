@@ -25,7 +25,8 @@ def fixture_text(*parts: str) -> str:
 def install_toolkit(fake: FakeBin, root: SysrootTree, *, info: tuple[str, str, int] | None = None) -> None:
     """The toolkit's three commands replaying recorded output, and its binaries in the sysroot's /usr/bin."""
     fake.add("nvidia-ctk", fixture_text("toolkit", "nvidia-ctk-version.txt"))
-    fake.add("nvidia-container-runtime", fixture_text("toolkit", "nvidia-container-runtime-version.txt"))
+    runtime_version = fixture_text("toolkit", "nvidia-container-runtime-version-1.17.8.txt")
+    fake.add("nvidia-container-runtime", runtime_version)
     info = info or (fixture_text("toolkit", "nvidia-container-cli-info.txt"), "", 0)
     fake.add(
         "nvidia-container-cli",

@@ -54,7 +54,7 @@ def test_healthy_toolkit_and_config_with_daemon_down(invoke, gpu_host):
     (toolkit,) = grouped["container.toolkit"]
     assert toolkit["status"] == "pass"
     assert (
-        "nvidia-ctk 1.17.8" in toolkit["summary"] and "nvidia-container-runtime 1.17.6" in toolkit["summary"]
+        "nvidia-ctk 1.17.8" in toolkit["summary"] and "nvidia-container-runtime 1.17.8" in toolkit["summary"]
     )
     (info,) = grouped["container.cli_info"]
     assert info["status"] == "pass" and "384.130" in info["summary"] and "GeForce 920M" in info["summary"]

@@ -17,7 +17,7 @@ from gpucheck.diagnose.checks.container_advice import INSTALL_TOOLKIT
 from gpucheck.diagnose.parse.docker_daemon import SmokeFailure, classify_smoke_error
 from tests.conftest import base_env, findings_by_check
 from tests.container.conftest import fixture_text
-from tests.docker_engine import DockerEngine, busybox_rootfs
+from tests.docker_engine import DockerEngine, busybox_rootfs, require_capability
 
 pytestmark = pytest.mark.docker
 
@@ -91,7 +91,7 @@ def private_engine(directory: Path, config: str):
     proc = subprocess.run(start, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         subprocess.run(stop, capture_output=True, timeout=120)  # NOTE: a failed start leaves mounts behind
-        pytest.skip(f"a second engine did not start: {proc.stderr.strip()[-300:]}")
+        require_capability(f"a second engine did not start: {proc.stderr.strip()[-300:]}")
     host = proc.stdout.strip().splitlines()[-1].removeprefix("DOCKER_HOST=")
     client = docker.DockerClient(base_url=host)
     try:
@@ -198,8 +198,13 @@ def test_cdi_with_a_spec_of_our_own(invoke, modern_docker_engine, fake_bin, sysr
     try:
         assert client.info()["CDISpecDirs"] == [str(spec_dir)]
         request = docker.types.DeviceRequest(driver="cdi", device_ids=["nvidia.com/gpu=all"])
-        out = client.containers.run(image, ["sh", "-c", "echo $GPC_FAKE_GPU"], device_requests=[request],
-                                    remove=True, network_disabled=True)
+        out = client.containers.run(
+            image,
+            ["sh", "-c", "echo $GPC_FAKE_GPU"],
+            device_requests=[request],
+            remove=True,
+            network_disabled=True,
+        )
         assert out.decode().strip() == "all"
         sysroot.write("/etc/cdi/gpucheck-test.yaml", spec)
         env = base_env(fake_bin, DOCKER_HOST=engine.host)

@@ -154,6 +154,11 @@ def test_toolkit_versions_from_recorded_outputs():
     assert parse_tool_version((TOOLKIT / "nvidia-ctk-version.txt").read_text()) == "1.17.8"
     assert parse_tool_version((TOOLKIT / "nvidia-container-runtime-version.txt").read_text()) == "1.17.6"
     assert parse_tool_version((TOOLKIT / "nvidia-container-cli-version.txt").read_text()) == "1.17.8"
+    # whole recordings: the runtime's own lines then its runc's, and libnvidia-container 1.0.0's older form
+    whole_runtime = (TOOLKIT / "nvidia-container-runtime-version-1.17.8.txt").read_text()
+    assert "runc version 1.2.5" in whole_runtime
+    assert parse_tool_version(whole_runtime) == "1.17.8"
+    assert parse_tool_version((TOOLKIT / "nvidia-container-cli-version-1.0.0.txt").read_text()) == "1.0.0"
     with pytest.raises(ParseError):
         parse_tool_version("Usage: nvidia-ctk [global options] command")
 

@@ -138,4 +138,7 @@ def test_every_status_has_a_label_style_and_severity():
     from gpucheck.report.theme import THEME, status_style
 
     for status in Status:
-        assert STATUS_LABEL[status] and status_style(status) in THEME.styles and status.severity >= 0
+        assert STATUS_LABEL[status] and status_style(status) in THEME.styles
+    # the documented order (finding.py, README): fail > error > warn > skip > pass
+    ordered = sorted(Status, key=lambda s: s.severity, reverse=True)
+    assert [s.value for s in ordered] == ["fail", "error", "warn", "skip", "pass"]

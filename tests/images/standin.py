@@ -16,9 +16,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import pytest
-
-from tests.docker_engine import BUSYBOX
+from tests.docker_engine import BUSYBOX, require_capability
 
 # glibc and libgcc whole: compiled wheels (manylinux) load librt, libpthread... that ldd of python
 # cannot list.
@@ -36,7 +34,7 @@ LDD_PATH_RE = re.compile(r"(/\S+) \(0x")
 def _dpkg_files(package: str) -> list[Path]:
     out = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True)
     if out.returncode != 0:
-        pytest.skip(f"the stand-in base needs Debian's {package} installed: {out.stderr.strip()}")
+        require_capability(f"the stand-in base needs Debian's {package} installed: {out.stderr.strip()}")
     return [Path(p) for p in out.stdout.splitlines() if "__pycache__" not in p and Path(p).is_file()]
 
 
@@ -62,11 +60,13 @@ def _add_link(tar: tarfile.TarFile, name: str, target: str) -> None:
 
 def _collect(pip_dir: Path) -> dict[str, tuple[bytes, int]]:
     if not BUSYBOX.is_file():
-        pytest.skip("busybox-static is not installed (/bin/busybox): run scripts/install-docker-engine.sh")
+        require_capability(
+            "busybox-static is not installed (/bin/busybox): run scripts/install-docker-engine.sh"
+        )
     files = [p for pkg in DEB_PACKAGES for p in _dpkg_files(pkg)]
     binaries = [Path(e) for e in EXECUTABLES if Path(e).is_file()]
     if len(binaries) != len(EXECUTABLES):
-        pytest.skip(f"the stand-in base needs {', '.join(EXECUTABLES)} on this machine")
+        require_capability(f"the stand-in base needs {', '.join(EXECUTABLES)} on this machine")
     dynload = [p for p in files if p.suffix == ".so"]
     chosen: dict[str, tuple[bytes, int]] = {}
     for path in {*files, *binaries, *_shared_libraries(binaries + dynload)}:

@@ -21,7 +21,7 @@ from gpucheck.images.lock import DATA, load_lock
 from gpucheck.images.matrix import ImageSpec
 from gpucheck.images.render import image_context, render_text
 from tests.conftest import base_env, run_gpucheck
-from tests.docker_engine import DockerEngine, ModernDockerEngine
+from tests.docker_engine import DockerEngine, ModernDockerEngine, require_capability
 from tests.images.standin import python_rootfs
 
 STANDIN_SPEC = ImageSpec("12.8.1", "24.04", "base", "none", "3.12")
@@ -54,7 +54,9 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     result = subprocess.run([*argv, "-r", str(STANDIN_LOCK), "-d", str(out)], capture_output=True, text=True)
     if result.returncode != 0:
-        pytest.skip(f"cannot download the stand-in lock's wheels from PyPI: {result.stderr.strip()[-300:]}")
+        require_capability(
+            f"cannot download the stand-in lock's wheels from PyPI: {result.stderr.strip()[-300:]}"
+        )
     return out
 
 

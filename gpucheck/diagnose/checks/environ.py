@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from gpucheck.collect.evidence import Evidence
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import container_runtime
 from gpucheck.diagnose.inventory import gpu_inventory
 from gpucheck.diagnose.registry import check
-
-
-def container_runtime(evidence: Evidence) -> str | None:
-    """The container runtime around us (``docker``, ``podman``, ``kubernetes``, ``containerd``), or None."""
-    markers = evidence.value("container_markers")
-    found = markers.data if markers is not None and isinstance(markers.data, dict) else {}
-    if found.get("/run/.containerenv"):
-        return "podman"
-    cgroup = evidence.file("/proc/1/cgroup")
-    text = cgroup.content if cgroup is not None and cgroup.content else ""
-    if "kubepods" in text or evidence.env.get("KUBERNETES_SERVICE_HOST"):
-        return "kubernetes"
-    if found.get("/.dockerenv") or "docker" in text:
-        return "docker"
-    if "containerd" in text:
-        return "containerd"
-    return None
 
 
 @check(

@@ -2,7 +2,9 @@
 
 Command line equivalents: ``nvidia-ctk --version`` (``NVIDIA Container Toolkit CLI version 1.17.8``),
 ``nvidia-container-runtime --version`` (``NVIDIA Container Runtime version 1.17.6``),
-``nvidia-container-cli --version`` (``cli-version: 1.17.8``) and ``nvidia-container-cli info``.
+``nvidia-container-cli --version`` (``cli-version: 1.17.8``; ``version: 1.0.0`` before 1.1) and
+``nvidia-container-cli info``. The runtime's output goes on with its runc's own ``runc version`` lines: the
+first version printed is the toolkit's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from gpucheck.collect.evidence import CommandRun, Evidence
 from gpucheck.diagnose.parse.errors import ParseError
 
-_VERSION = re.compile(r"(?:version|cli-version:)\s+v?(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.~+-]*)?)", re.IGNORECASE)
+_VERSION = re.compile(r"version:?\s+v?(\d+\.\d+(?:\.\d+)?(?:[-~+][\w.~+-]*)?)", re.IGNORECASE)
 _INFO_FIELD = re.compile(r"^([A-Za-z][A-Za-z ]*?):\s+(.*?)\s*$")
 
 TOOLKIT_COMMANDS: tuple[str, ...] = ("nvidia-ctk", "nvidia-container-runtime", "nvidia-container-cli")
