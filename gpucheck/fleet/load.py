@@ -59,8 +59,9 @@ def discover(paths: Sequence[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
-        elif path.is_file():
+            # NOTE: a FIFO or device named *.json is kept, so that reading rejects it by name.
+            found.extend(sorted(p for p in path.rglob("*.json") if not p.is_dir()))
+        elif path.exists():
             found.append(path)
         else:
             raise FleetInputError(f"{path}: no such file or directory")
