@@ -86,7 +86,8 @@ def _schema_problem(doc: dict[str, Any]) -> str | None:
 
 
 def _is_status(value: Any) -> bool:
-    # NOTE: a JSON list or object is unhashable, so test the type before the set membership.
+    # NOTE: a JSON list or object is unhashable, so test the type before the set membership (here and in
+    # _findings_problem, which checks `type(...) is` since json.loads makes only exact dicts and strs).
     return isinstance(value, str) and value in STATUSES
 
 
@@ -94,10 +95,13 @@ def _findings_problem(findings: Any) -> str | None:
     if not isinstance(findings, list):
         return "'findings' is not a list"
     for i, f in enumerate(findings):
-        if not isinstance(f, dict) or not isinstance(f.get("check"), str) or not _is_status(f.get("status")):
+        if type(f) is not dict:
             return f"finding {i} has no valid 'check' and 'status'"
-        if not isinstance(f.get("data", {}), dict):
-            return f"finding {i} ({f['check']}): 'data' is not an object"
+        check, status, data = f.get("check"), f.get("status"), f.get("data", {})
+        if type(check) is not str or type(status) is not str or status not in STATUSES:
+            return f"finding {i} has no valid 'check' and 'status'"
+        if type(data) is not dict:
+            return f"finding {i} ({check}): 'data' is not an object"
     return None
 
 

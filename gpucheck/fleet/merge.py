@@ -25,6 +25,8 @@ BAD = frozenset({"fail", "error"})
 PASSING = frozenset({"pass", "warn", "skip"})
 """Statuses that count as "passes" when deciding whether a failure singles a node out."""
 SEVERITY = {s.value: s.severity for s in Status}
+_STATUS = {s.value: s.value for s in Status}
+"""Each status string once, so 10,000 summaries share them (load.py admits only these statuses)."""
 
 
 def _finding(node: NodeReport, check: str, ok: frozenset[str] = frozenset({"pass", "warn"})) -> dict | None:
@@ -118,12 +120,12 @@ class NodeSummary:
 
 def summarize(node: NodeReport) -> NodeSummary:
     """Reduce a report to what the fleet view needs (strings interned: 10,000 nodes share them)."""
-    worst = {sys.intern(c): sys.intern(s) for c, s in worst_by_check(node.findings).items()}
+    worst = {sys.intern(c): _STATUS[s] for c, s in worst_by_check(node.findings).items()}
     inventory = {attr: read(node) for attr, read in ATTRIBUTES.items()}
     return NodeSummary(
         node=node.node,
         source=node.source,
-        status=sys.intern(node.status),
+        status=_STATUS[node.status],
         inventory={a: None if v is None else sys.intern(v) for a, v in inventory.items()},
         worst=worst,
     )
@@ -134,13 +136,6 @@ def _majority(counts: Counter[str]) -> str | None:
     if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
         return None
     return ranked[0][0]
-
-
-def _group(pairs: Iterable[tuple[str, str | None]]) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
-    for node, value in pairs:
-        groups.setdefault("—" if value is None else value, []).append(node)
-    return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
 
 
 def merge_stream(items: Iterable[NodeReport | Rejected]) -> FleetReport:
@@ -162,30 +157,45 @@ def merge(nodes: Iterable[NodeReport], rejected: Iterable[Rejected] = ()) -> Fle
 
 def _build(summaries: list[NodeSummary], rejected: list[Rejected]) -> FleetReport:
     names = unique_names([s.node for s in summaries], [s.source for s in summaries])
-    # One pass for every count: inventory values per attribute, statuses per check.
-    values: dict[str, Counter[str]] = {attr: Counter() for attr in ATTRIBUTES}
-    statuses: dict[str, Counter[str]] = {}
-    for s in summaries:
-        for attr, value in s.inventory.items():
-            if value is not None:
-                values[attr][value] += 1
-        for check, status in s.worst.items():
-            statuses.setdefault(check, Counter())[status] += 1
-    majority = {attr: _majority(values[attr]) for attr in ATTRIBUTES}
-    passing = {c: sum(n for st, n in counts.items() if st in PASSING) for c, counts in statuses.items()}
     total = len(summaries)
-    not_all_pass = sorted(c for c, counts in statuses.items() if counts.get("pass", 0) != total)
-    checks = {
-        c: _group((name, s.worst.get(c)) for name, s in zip(names, summaries, strict=True))
-        for c in not_all_pass
+    # One pass over every (node, value) and (node, check) pair: the groups, whose sizes are the counts.
+    inventory_groups: dict[str, dict[str, list[str]]] = {attr: {} for attr in ATTRIBUTES}
+    check_groups: dict[str, dict[str, list[str]]] = {}
+    for name, s in zip(names, summaries, strict=True):
+        for attr, value in s.inventory.items():
+            inventory_groups[attr].setdefault("—" if value is None else value, []).append(name)
+        for check, status in s.worst.items():
+            groups = check_groups.get(check)
+            if groups is None:
+                groups = check_groups[check] = {}
+            members = groups.get(status)
+            if members is None:
+                members = groups[status] = []
+            members.append(name)
+    majority = {
+        attr: _majority(Counter({v: len(n) for v, n in groups.items() if v != "—"}))
+        for attr, groups in inventory_groups.items()
     }
+    passing = {
+        c: sum(len(n) for st, n in groups.items() if st in PASSING) for c, groups in check_groups.items()
+    }
+    not_all_pass = sorted(c for c, groups in check_groups.items() if len(groups.get("pass", ())) != total)
+    lacking = [c for c in not_all_pass if sum(map(len, check_groups[c].values())) < total]
+    if lacking:
+        for name, s in zip(names, summaries, strict=True):
+            for c in lacking:
+                if c not in s.worst:
+                    check_groups[c].setdefault("—", []).append(name)
+    checks = {c: _ranked(check_groups[c]) for c in not_all_pass}
     rows = [_row(name, s, majority, passing, total) for name, s in zip(names, summaries, strict=True)]
     rows.sort(key=lambda r: (-len(r.deviations), r.status not in BAD, -SEVERITY[r.status], r.node))
-    inventory = {
-        a: _group((name, s.inventory[a]) for name, s in zip(names, summaries, strict=True))
-        for a in ATTRIBUTES
-    }
+    inventory = {a: _ranked(groups) for a, groups in inventory_groups.items()}
     return FleetReport(tuple(rows), tuple(rejected), inventory, majority, checks)
+
+
+def _ranked(groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Groups largest first, then by value."""
+    return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
 
 
 def _row(
