@@ -30,6 +30,8 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from gpucheck.collect.sysroot import read_regular
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -37,6 +39,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 FRAMEWORKS = ("torch", "tensorflow")
 """Frameworks ``--expect-framework`` knows (their workers report the GPUs they see)."""
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A --config file larger than this is refused."""
 _FRAMEWORK_KEY = {True: "framework", False: "frameworks"}
 """The flag is repeatable (``--expect-framework``); the TOML key is a list (``frameworks``)."""
 _BARE_VERSION = re.compile(r"\d+(\.\d+)*(\.\*)?")
@@ -185,7 +189,7 @@ def expectations_from_mapping(table: Mapping[str, Any], *, where: str) -> Expect
     if isinstance(frameworks, str):
         frameworks = (frameworks,)
     if not isinstance(frameworks, (list, tuple)):
-        raise ExpectationError(f"{where}: [expect] frameworks must be a list such as [\"torch\"]")
+        raise ExpectationError(f'{where}: [expect] frameworks must be a list such as ["torch"]')
     values = {k: v for k, v in table.items() if k != "frameworks"}
     return build_expectations(**values, frameworks=frameworks, prefix=f"{where}: [expect] ")
 
@@ -193,11 +197,15 @@ def expectations_from_mapping(table: Mapping[str, Any], *, where: str) -> Expect
 def load_config(path: Path) -> Expectations:
     """Read the expectations from a TOML file with an ``[expect]`` table."""
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        # NOTE: a regular file only (a FIFO would block, /dev/zero never end), and no bigger than a config is
+        data, _ = read_regular(str(path), limit=MAX_CONFIG_BYTES)
+        document = tomllib.loads(data.decode("utf-8"))
     except OSError as exc:
         raise ExpectationError(f"--config {path}: cannot read it: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ExpectationError(f"--config {path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ExpectationError(f"--config {path}: nested too deeply to be a gpucheck config") from None
     table = document.get("expect", {})
     if not isinstance(table, dict):
         raise ExpectationError(f"--config {path}: 'expect' must be a table ([expect])")

@@ -10,8 +10,9 @@ import sys
 import typer
 
 from gpucheck import __version__
-from gpucheck.cli import bench, doctor, fleet, image, setup
+from gpucheck.cli import bench, doctor, explain, fleet, image, setup
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.collect.run import install_signal_handlers
 
 app = typer.Typer(
     name="gpucheck",
@@ -38,12 +39,13 @@ def _root(
     """Set up and verify GPU/CUDA environments for machine-learning work."""
 
 
-for _module in (doctor, bench, setup, image, fleet):
+for _module in (doctor, bench, setup, image, fleet, explain):
     _module.register(app)
 
 
 def main() -> None:
     """Console-script entry point; a crash inside gpucheck is one line and exit code 3, never a traceback."""
+    install_signal_handlers()  # NOTE: SIGTERM/SIGHUP stop every probe's process group before exiting
     try:
         app(prog_name="gpucheck")
     except SystemExit:

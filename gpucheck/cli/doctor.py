@@ -146,17 +146,32 @@ def doctor_command(
     except (SnapshotError, UnknownSelectionError) as exc:
         raise _usage_error(str(exc)) from None
     code = exit_code_for(report, strict=strict)
-    emit_report(
-        report,
-        code,
-        json_out=json_out,
-        junit=junit,
-        verbose=verbose,
-        evidence=evidence,
-        markdown=markdown,
-        ci=resolve_ci(ci, os.environ),
-    )
+    try:
+        emit_report(
+            report,
+            code,
+            json_out=json_out,
+            junit=junit,
+            verbose=verbose,
+            evidence=evidence,
+            markdown=markdown,
+            ci=resolve_ci(ci, os.environ),
+        )
+    except OutputError as exc:
+        raise _usage_error(str(exc)) from None
     raise typer.Exit(int(code))
+
+
+class OutputError(OSError):
+    """A report file (``--junit``, ``-o``, ``$GITHUB_STEP_SUMMARY``) cannot be written: a usage error."""
+
+
+def _write_output(what: str, path: Path | str, write: Any) -> Any:
+    """Run ``write()``; an ``OSError`` becomes an ``OutputError`` naming the option and the path."""
+    try:
+        return write()
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
 
 
 def emit_report(
@@ -174,9 +189,15 @@ def emit_report(
     if ci is CiSystem.GITLAB and junit is None:
         junit = default_junit_path(os.environ)
     if junit is not None:
-        junit.write_text(render_junit(report), encoding="utf-8")
+        text = render_junit(report)
+        _write_output("--junit", junit, lambda: junit.write_text(text, encoding="utf-8"))
     if ci is CiSystem.GITHUB:
-        emit_github(report, os.environ, machine_stdout=json_out or markdown)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY", "")
+        _write_output(
+            "$GITHUB_STEP_SUMMARY",
+            summary,
+            lambda: emit_github(report, os.environ, machine_stdout=json_out or markdown),
+        )
     if json_out:
         sys.stdout.write(render_json(report, exit_code=int(code)))
         return
@@ -206,7 +227,10 @@ def snapshot_command(
     except UnknownSelectionError as exc:
         raise _usage_error(str(exc)) from None
     evidence = gather(DoctorOptions(sysroot=str(sysroot), python=python, timeout_s=timeout), checks)
-    write_snapshot(evidence, output)
+    try:
+        _write_output("-o", output, lambda: write_snapshot(evidence, output))
+    except OutputError as exc:
+        raise _usage_error(str(exc)) from None
     failed = [s.name for s in evidence.collectors.values() if not s.ok]
     typer.echo(
         f"wrote {output}: {len(evidence.items)} evidence items from {len(evidence.collectors)} probes"

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from gpucheck.cli.exit_codes import ExitCode
 from gpucheck.images import build as builder
 from gpucheck.images.lock import DATA, DEFAULT_LOCK, LockError, dump_lock, load_lock, refresh
 from gpucheck.images.matrix import ImageSpec, MatrixError, default_matrix, expand, validate
 from gpucheck.images.render import RenderError, dockerfile_name, render, render_all
+from gpucheck.report.untrusted import plain, visible
 
 image_app = typer.Typer(
     help="Render, lock, build, verify and diff reproducible CUDA images.", no_args_is_help=True
@@ -24,12 +26,13 @@ image_app = typer.Typer(
 NAME_RE = re.compile(
     r"^cuda(?P<cuda>[\d.]+)-(?P<flavour>\w+)-ubuntu(?P<ubuntu>[\d.]+)-(?P<fw>\w+)-py(?P<py>[\d.]+)$"
 )
-out = Console(soft_wrap=True)  # paths and digests stay on one line, whatever the width
-err = Console(stderr=True, soft_wrap=True)
+# NOTE: markup off: image names, paths and text from inside images are untrusted ("cuda[/x]")
+out = Console(soft_wrap=True, markup=False)  # paths and digests stay on one line, whatever the width
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 def _fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", plain(message)), highlight=False)
     return typer.Exit(int(code))
 
 
@@ -70,13 +73,13 @@ def render_command(
             names = {dockerfile_name(s): render(s, lock) for s in specs}
             stale = [name for name, text in sorted(names.items()) if _differs(out_dir / name, text)]
             for name in stale:
-                out.print(f"would change: {out_dir / name}", highlight=False)
+                out.print(plain(f"would change: {out_dir / name}"), highlight=False)
             raise typer.Exit(int(ExitCode.FAILED if stale else ExitCode.OK))
         paths = render_all(specs, lock, out_dir)
     except (MatrixError, LockError, RenderError) as exc:
         raise _fail(str(exc)) from None
     for path in paths:
-        out.print(f"rendered {path}", highlight=False)
+        out.print(plain(f"rendered {path}"), highlight=False)
 
 
 def _differs(path: Path, text: str) -> bool:
@@ -99,7 +102,7 @@ def lock_command(
         raise _fail(f"{exc}; {lock_file} is unchanged", ExitCode.FAILED) from None
     lock_file.write_text(dump_lock(new), encoding="utf-8")
     for name, entry in sorted(new.entries.items()):
-        out.print(f"{name} → {entry.digest}", highlight=False)
+        out.print(plain(f"{name} → {entry.digest}"), highlight=False)
 
 
 def _matrix_spec(name: str) -> ImageSpec:
@@ -147,14 +150,16 @@ def _progress_build(
 ) -> str:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    description = TextColumn("{task.description}", markup=False)
+    columns = (SpinnerColumn(), description, BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=err, transient=False) as progress:
         task = progress.add_task(f"building {tag}", total=None)
 
         def show(event: builder.BuildEvent) -> None:
             if event.text.startswith("Step "):
-                progress.console.print(event.text, highlight=False, markup=False)
-            description = event.text if len(event.text) < 70 else event.text[:67] + "..."
+                progress.console.print(plain(event.text), highlight=False)
+            line = visible(event.text)
+            description = line if len(line) < 70 else line[:67] + "..."
             done = max(event.step - 1, 0)
             progress.update(task, total=event.total or None, completed=done, description=description)
 
@@ -195,6 +200,12 @@ def build_command(
     """Build an image through the Docker SDK (live progress), or reproducibly through docker buildx."""
     name, text, lock_text = _sources(image, dockerfile, requirements, lock_file)
     tag, epoch = tag or f"gpucheck/{name}:local", epoch or 0
+    try:
+        builder.validate_reference(tag)
+        if reproducible:
+            builder.validate_output_path(oci_out or Path(f"{name}.oci.tar"))
+    except builder.UsageError as exc:
+        raise _fail(str(exc)) from None
     if reproducible:
         probe = builder.probe_buildx(os.environ)
         if not probe.available:
@@ -210,12 +221,12 @@ def build_command(
                 digest = builder.build_reproducible(
                     context, work, target, tag=tag, source_date_epoch=epoch, env=os.environ
                 )
-                out.print(f"wrote {target} ({digest})", highlight=False)
+                out.print(plain(f"wrote {target} ({digest})"), highlight=False)
                 return
             image_id = _progress_build(_client(), context, tag, buildargs, network, no_cache)
         except builder.BuildFailed as exc:
             raise _fail(f"build of {tag} failed: {exc}", ExitCode.FAILED) from None
-    out.print(f"built {tag} ({image_id})", highlight=False)
+    out.print(plain(f"built {tag} ({image_id})"), highlight=False)
 
 
 def _host_has_gpu() -> bool:
@@ -242,11 +253,12 @@ def verify_command(
         raise _fail(str(exc), ExitCode.FAILED) from None
     counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()) if n)
     gpu_note = "with the host's GPUs" if with_gpus else "without GPUs"
-    out.print(f"doctor in {image} ({gpu_note}): {result.status} ({counts})", highlight=False)
+    out.print(plain(f"doctor in {image} ({gpu_note}): {result.status} ({counts})"), highlight=False)
     for finding in result.problems:
-        out.print(f"  {finding['status']:<5} {finding['check']}: {finding['summary']}", highlight=False)
+        line = f"  {finding['status']!s:<5} {finding['check']}: {finding['summary']}"
+        out.print(plain(line), highlight=False)
         if finding.get("remediation"):
-            out.print(f"        fix: {finding['remediation']}", highlight=False)
+            out.print(plain(f"        fix: {finding['remediation']}"), highlight=False)
     raise typer.Exit(result.exit_code)
 
 
@@ -266,23 +278,24 @@ def diff_command(
     except docker.errors.ImageNotFound as exc:
         raise _fail(f"image not found: {exc.explanation or exc}") from None
     if result.equal:
-        out.print(f"{image_a} and {image_b} hold the same files and metadata", highlight=False)
+        out.print(plain(f"{image_a} and {image_b} hold the same files and metadata"), highlight=False)
         raise typer.Exit(int(ExitCode.OK))
     for key, a, b in result.metadata:
-        out.print(f"metadata {key}: {a!r} != {b!r}", highlight=False)
+        out.print(plain(f"metadata {key}: {a!r} != {b!r}"), highlight=False)
     for label, paths in (("only in A", result.only_in_a), ("only in B", result.only_in_b)):
         for path in paths[:limit]:
-            out.print(f"{label}: {path}", highlight=False)
+            out.print(plain(f"{label}: {path}"), highlight=False)
     for path, a, b in result.changed[:limit]:
         fields = [
             f
             for f in ("kind", "mode", "uid", "gid", "link", "sha256", "device")
             if getattr(a, f) != getattr(b, f)
         ]
-        out.print(f"changed: {path} ({', '.join(fields)})", highlight=False)
+        out.print(plain(f"changed: {path} ({', '.join(fields)})"), highlight=False)
     total = len(result.only_in_a) + len(result.only_in_b) + len(result.changed)
     out.print(
-        f"{image_a} and {image_b} differ: {len(result.metadata)} metadata, {total} paths", highlight=False
+        plain(f"{image_a} and {image_b} differ: {len(result.metadata)} metadata, {total} paths"),
+        highlight=False,
     )
     raise typer.Exit(int(ExitCode.FAILED))
 

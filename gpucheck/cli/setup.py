@@ -18,6 +18,7 @@ from gpucheck.fix.docker_runtime import (
     RefusedError,
     RuntimePlan,
     apply_plan,
+    edit_lock,
     plan_runtime_config,
     read_config,
     unified_diff,
@@ -53,7 +54,8 @@ def _plan(
     try:
         original = read_config(str(path))
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"cannot read {path}: {exc}; nothing was changed", ExitCode.USAGE) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise _fail(f"cannot read {path}: {why}; nothing was changed", ExitCode.USAGE) from None
     try:
         return plan_runtime_config(
             str(path), original, runtime_name=runtime_name, runtime_path=runtime_path,
@@ -87,7 +89,29 @@ def docker_command(
 ) -> None:
     """Add the NVIDIA runtime to Docker's daemon.json, as `nvidia-ctk runtime configure` does, safely."""
     path = config.expanduser()
-    plan = _plan(path, runtime_name, runtime_path, set_default, cdi)
+    if not apply:
+        _show(_plan(path, runtime_name, runtime_path, set_default, cdi), path, apply=False)
+        return
+    try:
+        with edit_lock(str(path)):
+            # NOTE: read, plan and write under one lock: a concurrent run waits and then sees this edit
+            plan = _plan(path, runtime_name, runtime_path, set_default, cdi)
+            _show(plan, path, apply=True)
+            result = apply_plan(plan, lock_held=True)
+    except RefusedError as exc:
+        raise _fail(f"refusing to write {path}: {exc}", ExitCode.FAILED) from None
+    except PermissionError as exc:
+        raise _fail(
+            f"cannot write {path}: {exc}; re-run with sudo. Nothing was changed", ExitCode.FAILED
+        ) from None
+    except OSError as exc:
+        raise _fail(f"cannot write {path}: {exc}; the original is unchanged", ExitCode.FAILED) from None
+    typer.echo(f"wrote {result.path}" + (f" (backup: {result.backup})" if result.backup else " (new file)"))
+    typer.echo(_restart_hint(path))
+
+
+def _show(plan: RuntimePlan, path: Path, *, apply: bool) -> None:
+    """Print the diff and the changes; exit 0 when there is nothing to write or this is a dry run."""
     if not plan.needed:
         typer.echo(f"nothing to do: {path} already has everything asked for")
         raise typer.Exit(int(ExitCode.OK))
@@ -97,17 +121,6 @@ def docker_command(
     if not apply:
         typer.echo(f"dry run: {path} was not changed; re-run with --apply to write it")
         raise typer.Exit(int(ExitCode.OK))
-    try:
-        result = apply_plan(plan)
-    except RefusedError as exc:
-        raise _fail(f"refusing to write {path}: {exc}", ExitCode.FAILED) from None
-    except PermissionError as exc:
-        raise _fail(f"cannot write {path}: {exc}; re-run with sudo. Nothing was changed",
-                    ExitCode.FAILED) from None
-    except OSError as exc:
-        raise _fail(f"cannot write {path}: {exc}; the original is unchanged", ExitCode.FAILED) from None
-    typer.echo(f"wrote {result.path}" + (f" (backup: {result.backup})" if result.backup else " (new file)"))
-    typer.echo(_restart_hint(path))
 
 
 def register(app: typer.Typer) -> None:

@@ -61,12 +61,20 @@ class CollectContext:
     deadline: float | None = None
     """``time.perf_counter()`` value by which every command must end (``--timeout``); None for no limit."""
 
-    def run(self, *argv: str, timeout_s: float = 10.0, stdin_text: str | None = None) -> CommandRun:
-        """Run a command with this context's environment (and its PATH), within the overall deadline."""
+    def run(
+        self,
+        *argv: str,
+        timeout_s: float = 10.0,
+        stdin_text: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandRun:
+        """Run a command with this context's environment (or ``env``), within the overall deadline."""
         if self.deadline is not None:
             # NOTE: clamp here, not only at the collector: an abandoned collector leaves its child running.
             timeout_s = max(0.1, min(timeout_s, self.deadline - time.perf_counter()))
-        return run_command(argv, timeout_s=timeout_s, env=self.env, stdin_text=stdin_text)
+        return run_command(
+            argv, timeout_s=timeout_s, env=self.env if env is None else env, stdin_text=stdin_text
+        )
 
     def read(self, path: str) -> FileRead:
         """Read a host file under the sysroot."""

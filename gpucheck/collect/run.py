@@ -1,15 +1,29 @@
-"""Run one external command with a timeout and record it verbatim; never raises.
+"""Run one external command in its own process group with a timeout and record it verbatim; never raises.
 
 Command line equivalent: whatever ``argv`` says. The argv is always a list, never a shell string, so user
 input (a path given with ``--python``, an image name) cannot be interpreted by a shell.
+
+Every command gpucheck runs goes through ``run_command``, which owns the child's whole process group:
+
+- the group is killed (SIGKILL) at the timeout, when the command is done (so a grandchild it left behind,
+  perhaps still holding the output pipe open, does not outlive it), on SIGTERM/SIGHUP/SIGINT to gpucheck
+  (``install_signal_handlers``) and at interpreter exit (``atexit``), so no probe is ever left running;
+- once the child itself has exited, the pipes are read for at most ``PIPE_GRACE_S`` more: a grandchild
+  holding them open does not make gpucheck wait for the full timeout;
+- the child is not reaped until its group has been killed (``waitid`` with ``WNOWAIT``), so the group id
+  cannot have been reused by an unrelated process when ``killpg`` runs.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 
@@ -18,12 +32,77 @@ from gpucheck.collect.evidence import CommandRun
 MAX_OUTPUT_CHARS = 2_000_000
 """Output beyond this many characters per stream is cut (a runaway process must not exhaust memory)."""
 
+MAX_OUTPUT_BYTES = 4 * MAX_OUTPUT_CHARS
+"""Bytes kept per stream before decoding; the rest is read and dropped so the child never blocks on a pipe."""
 
-def _decode(data: bytes | None) -> str:
+PIPE_GRACE_S = 0.5
+"""How long the pipes are still read after the child exited (a grandchild may hold them open)."""
+
+REAP_WAIT_S = 0.5
+"""How long to wait for a SIGKILLed child to disappear before leaving it behind."""
+
+PIPE_HELD_NOTE = "\n[gpucheck: a process the command started kept its output open; it was stopped]"
+TRUNCATED_NOTE = "\n[gpucheck: output truncated]"
+
+_LIVE_GROUPS: set[int] = set()
+"""Process group ids of the commands running now (each child leads its own group)."""
+_LIVE_LOCK = threading.Lock()
+_HANDLED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP)
+_installed = False
+
+
+def _decode(data: bytes | None, *, truncated: bool = False) -> str:
     text = (data or b"").decode("utf-8", errors="replace")
-    if len(text) > MAX_OUTPUT_CHARS:
-        text = text[:MAX_OUTPUT_CHARS] + "\n[gpucheck: output truncated]"
+    if len(text) > MAX_OUTPUT_CHARS or truncated:
+        text = text[:MAX_OUTPUT_CHARS] + TRUNCATED_NOTE
     return text
+
+
+def kill_all_groups() -> int:
+    """SIGKILL the process group of every command still running; returns how many groups were signalled.
+
+    Safe to call from a signal handler or at exit: it only takes a lock held for set updates.
+    """
+    with _LIVE_LOCK:
+        groups = list(_LIVE_GROUPS)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    return len(groups)
+
+
+def live_groups() -> frozenset[int]:
+    """The process groups of the commands running now (for tests and diagnostics)."""
+    with _LIVE_LOCK:
+        return frozenset(_LIVE_GROUPS)
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    kill_all_groups()
+    # NOTE: SystemExit unwinds the main thread through the CLI's own handlers (a one-line message, the
+    # documented 128+N status) instead of dying mid-write; atexit then runs kill_all_groups once more.
+    raise SystemExit(128 + signum)
+
+
+def install_signal_handlers() -> bool:
+    """Kill every probe's group on SIGTERM and SIGHUP, then exit 128+N; True once installed.
+
+    SIGINT stays a KeyboardInterrupt, whose exit path runs the ``atexit`` hook. Idempotent; only the main
+    thread can install handlers.
+    """
+    global _installed
+    if _installed:
+        return True
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    for sig in _HANDLED_SIGNALS:
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _on_signal)
+    _installed = True
+    return True
+
+
+atexit.register(kill_all_groups)
 
 
 def run_command(
@@ -34,7 +113,7 @@ def run_command(
     stdin_text: str | None = None,
     cwd: str | None = None,
 ) -> CommandRun:
-    """Run ``argv`` and return what happened.
+    """Run ``argv`` in a new process group and return what happened.
 
     Args:
         argv: The program and its arguments. ``argv[0]`` is looked up on ``env["PATH"]`` unless it is a path.
@@ -50,10 +129,10 @@ def run_command(
     environ = dict(os.environ if env is None else env)
     if not argv:
         return CommandRun(argv=argv, error="empty command line")
-    resolved = shutil.which(argv[0], path=environ.get("PATH", os.defpath))
+    resolved, unusable = _resolve(argv[0], environ.get("PATH", os.defpath))
+    if unusable is not None:
+        return CommandRun(argv=argv, error=unusable, resolved=resolved)
     if resolved is None:
-        if os.sep in argv[0] and os.path.exists(argv[0]):
-            return CommandRun(argv=argv, error=f"{argv[0]} is not executable (permission denied)")
         return CommandRun(argv=argv, not_found=True)
     t0 = time.perf_counter()
     try:
@@ -68,36 +147,134 @@ def run_command(
         )
     except OSError as exc:
         return CommandRun(argv=argv, error=f"{type(exc).__name__}: {exc.strerror or exc}", resolved=resolved)
+    with _LIVE_LOCK:
+        _LIVE_GROUPS.add(proc.pid)
     try:
-        out, err = proc.communicate(
-            input=stdin_text.encode() if stdin_text is not None else None, timeout=timeout_s
-        )
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        try:
-            out, err = proc.communicate(timeout=2)
-        except subprocess.TimeoutExpired:  # NOTE: a grandchild kept the pipes open; give up on its output
-            out, err = b"", b""
-        return CommandRun(
-            argv=argv,
-            stdout=_decode(out),
-            stderr=_decode(err),
-            duration_s=time.perf_counter() - t0,
-            timed_out=True,
-            resolved=resolved,
-        )
+        out, err, status = _communicate(proc, stdin_text, deadline=t0 + max(0.0, timeout_s))
+    finally:
+        _kill_group(proc.pid)
+        with _LIVE_LOCK:
+            _LIVE_GROUPS.discard(proc.pid)
+        returncode = _reap(proc)
+    timed_out = status == "timeout"
+    stderr = _decode(err.data, truncated=err.truncated)
+    if status == "held":
+        stderr += PIPE_HELD_NOTE
     return CommandRun(
         argv=argv,
-        returncode=proc.returncode,
-        stdout=_decode(out),
-        stderr=_decode(err),
+        returncode=None if timed_out else returncode,
+        stdout=_decode(out.data, truncated=out.truncated),
+        stderr=stderr,
         duration_s=time.perf_counter() - t0,
+        timed_out=timed_out,
         resolved=resolved,
     )
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _resolve(name: str, path: str) -> tuple[str | None, str | None]:
+    """``(executable, None)``; ``(path, why)`` when the file exists but cannot be run; ``(None, None)``."""
+    found = shutil.which(name, path=path)
+    if found is not None:
+        return found, None
+    candidates = [name] if os.sep in name else [os.path.join(d or ".", name) for d in path.split(os.pathsep)]
+    for candidate in candidates:
+        if os.path.isdir(candidate) and os.sep in name:
+            return candidate, f"{name} is a directory, not an executable"
+        if os.path.isfile(candidate):
+            return candidate, f"{candidate} exists but is not executable (permission denied)"
+    return None, None
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> int | None:
+    """The exit status once the killed child is gone; None when even SIGKILL cannot end it in time.
+
+    A process in uninterruptible sleep on a wedged driver is left behind rather than waited for.
+    """
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+        return proc.wait(timeout=REAP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+class _Stream:
+    __slots__ = ("data", "truncated")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.truncated = False
+
+    def feed(self, chunk: bytes) -> None:
+        room = MAX_OUTPUT_BYTES - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
+        if len(chunk) > max(room, 0):
+            self.truncated = True
+
+
+def _exited(pid: int) -> bool:
+    """Whether the child has exited, without reaping it (its pid, the group id, stays reserved)."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None
+
+
+def _feed_stdin(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):
+        proc.stdin.write(data)
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+
+
+def _communicate(
+    proc: subprocess.Popen[bytes], stdin_text: str | None, *, deadline: float
+) -> tuple[_Stream, _Stream, str]:
+    """Read both pipes until EOF, the deadline, or ``PIPE_GRACE_S`` after the child exited.
+
+    Returns the two streams and ``"done"``, ``"timeout"`` (the child was still running at the deadline) or
+    ``"held"`` (the child exited but something it started kept a pipe open).
+    """
+    if stdin_text is not None:
+        threading.Thread(target=_feed_stdin, args=(proc, stdin_text.encode()), daemon=True).start()
+    streams = {proc.stdout: _Stream(), proc.stderr: _Stream()}
+    out, err = streams[proc.stdout], streams[proc.stderr]
+    exited_at: float | None = None
+    with selectors.DefaultSelector() as selector:
+        for pipe in streams:
+            assert pipe is not None
+            os.set_blocking(pipe.fileno(), False)
+            selector.register(pipe, selectors.EVENT_READ)
+        while selector.get_map():
+            now = time.perf_counter()
+            if exited_at is None and _exited(proc.pid):
+                exited_at = now
+            limit = deadline if exited_at is None else min(deadline, exited_at + PIPE_GRACE_S)
+            if now >= limit:
+                break
+            for key, _ in selector.select(timeout=min(limit - now, 0.05)):
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    streams[key.fileobj].feed(chunk)  # type: ignore[index]
+                else:
+                    selector.unregister(key.fileobj)
+        still_open = bool(selector.get_map())
+    for pipe in streams:
+        with contextlib.suppress(OSError):
+            pipe.close()  # type: ignore[union-attr]
+    if not still_open:
+        while not _exited(proc.pid) and time.perf_counter() < deadline:
+            time.sleep(0.01)  # NOTE: both pipes closed, child not gone yet: wait for it, to the deadline
+        return out, err, "done" if _exited(proc.pid) else "timeout"
+    return out, err, "held" if _exited(proc.pid) else "timeout"
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

@@ -21,6 +21,51 @@ from gpucheck.collect.run import run_command
 
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
+MAX_REFERENCE_LEN = 255
+"""The longest image reference Docker accepts (distribution/reference NameTotalLengthMax)."""
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?)"
+_COMPONENT = r"(?:[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)"
+REFERENCE_RE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+"""Docker's image reference grammar (github.com/distribution/reference, regexp.go); applied only to strings of
+at most ``MAX_REFERENCE_LEN`` characters, so it runs in bounded time."""
+_OUTPUT_UNSAFE = frozenset(",\"'\n\r=")
+"""Characters that would end or re-open a field of buildx's ``--output`` CSV value."""
+
+
+class UsageError(ValueError):
+    """A value given on the command line cannot be used (the message says which and why)."""
+
+
+def validate_reference(tag: str) -> str:
+    """Return ``tag`` when it is a valid image reference such as ``registry:5000/team/img:1.0``.
+
+    Strict validation, not escaping: the tag is rendered into ``--output type=oci,...,name=TAG`` for buildx,
+    where a ``,`` would add options of its own (``push=true``, another ``dest=``).
+    """
+    if not tag or len(tag) > MAX_REFERENCE_LEN or not REFERENCE_RE.fullmatch(tag):
+        shown = tag if len(tag) <= 80 else tag[:77] + "..."
+        raise UsageError(
+            f"-t/--tag {shown!r} is not an image reference: use [registry[:port]/]name[:tag] with lower-case "
+            "letters, digits and . _ - in the name, a tag of letters, digits and . _ - (up to 128), and "
+            f"at most {MAX_REFERENCE_LEN} characters"
+        )
+    return tag
+
+
+def validate_output_path(path: Path) -> Path:
+    """Return ``path`` when it can be written into buildx's ``--output dest=...`` field unchanged."""
+    bad = sorted(set(str(path)) & _OUTPUT_UNSAFE)
+    if bad:
+        raise UsageError(
+            f"--oci-out {str(path)!r} contains {', '.join(repr(c) for c in bad)}, which buildx's --output "
+            "option would read as a separator; choose a path without them"
+        )
+    return path
+
 
 class BuildFailed(RuntimeError):
     """The engine refused or a build step failed; the message is the engine's own."""
@@ -136,7 +181,13 @@ def probe_buildx(env: Mapping[str, str]) -> Buildx:
 
 
 def buildx_argv(context_dir: Path, out_tar: Path, *, source_date_epoch: int, tag: str) -> list[str]:
-    """The ``docker buildx build`` command line of a reproducible build writing an OCI tarball."""
+    """The ``docker buildx build`` command line of a reproducible build writing an OCI tarball.
+
+    Raises ``UsageError`` for a tag or a path that would change the meaning of ``--output``.
+    """
+    validate_reference(tag)
+    validate_output_path(out_tar)
+    validate_output_path(context_dir)
     return [
         "docker", "buildx", "build",
         "--provenance=false",

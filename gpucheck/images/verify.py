@@ -50,13 +50,21 @@ def parse_report(image: str, exit_code: int, gpus: bool, stdout: bytes) -> Verif
             gpus=gpus,
             status=str(report["status"]),
             counts={str(k): int(v) for k, v in report["counts"].items()},
-            findings=list(report["findings"]),
+            findings=[_finding(f) for f in report["findings"]],
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise VerifyError(
             f"`{' '.join(DOCTOR_ARGV)}` in {image} exited {exit_code} without a JSON report; "
             f"it printed: {text.strip()[:300]!r}"
         ) from None
+
+
+def _finding(raw: Any) -> dict[str, Any]:
+    """One finding of the image's report with its shown fields as text (the image is not trusted)."""
+    if not isinstance(raw, dict):
+        raise TypeError("a finding is not an object")
+    shown = {k: str(raw[k]) for k in ("status", "check", "summary", "remediation") if raw.get(k) is not None}
+    return {**raw, **shown}
 
 
 def verify_image(client: object, image: str, *, gpus: bool, timeout_s: float = 300) -> VerifyResult:

@@ -11,6 +11,7 @@ from gpucheck.collect.evidence import CommandRun, DirListing, Evidence, FileRead
 from gpucheck.diagnose.finding import Report, Status
 from gpucheck.diagnose.registry import LAYERS
 from gpucheck.report.theme import STATUS_LABEL, THEME, status_style
+from gpucheck.report.untrusted import plain
 
 EVIDENCE_LINES = 12
 """Lines of output shown per evidence item with ``--verbose``."""
@@ -40,7 +41,7 @@ def render_console(
             cell.extend(_evidence_text(evidence.get(k), k) for k in finding.evidence)
         table.add_row(
             Text(STATUS_LABEL[finding.status], style=status_style(finding.status)),
-            finding.check,
+            plain(finding.check),  # NOTE: a str cell is parsed as markup; a replayed check id is untrusted
             Group(*cell),
         )
     with console.use_theme(THEME):

@@ -63,13 +63,13 @@ def test_secret_variables_are_redacted_everywhere():
 
 def test_permission_error_on_open_is_recorded_even_as_root(sysroot, monkeypatch):
     sysroot.write("/etc/docker/daemon.json", "{}")
-    real_open = open
+    real_open = os.open
 
     def deny(path, *args, **kwargs):
         if str(path).endswith("daemon.json"):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr("os.open", deny)
     read = Sysroot(str(sysroot.root)).read("/etc/docker/daemon.json")
     assert read.exists and read.content is None and read.error == "permission denied"

@@ -32,6 +32,7 @@ from gpucheck.diagnose.parse.docker_daemon import (
     live_daemon,
 )
 from gpucheck.diagnose.registry import check
+from gpucheck.knowledge import load
 
 DOCKER = ("docker_daemon", "docker_config")
 
@@ -59,6 +60,12 @@ def active_config(facts: Facts) -> ConfigFile | None:
     return config.file("rootless") if facts.of(live_daemon).rootless else config.file("system")
 
 
+def gpus_via_cdi(facts: Facts, found: dict[str, str | None]) -> bool:
+    """Whether this Docker serves ``--gpus`` through CDI (Docker >= 29.2 and nvidia-cdi-hook on PATH)."""
+    fact = load.container_facts()["docker_gpus_via_cdi"]
+    return bool(found.get(fact.value)) and bool(fact.holds_for(facts.of(live_daemon).server_version))
+
+
 @check("container.toolkit", title="NVIDIA Container Toolkit installed", needs=("container_toolkit", *DOCKER))
 def check_toolkit(facts: Facts) -> Finding:
     """Fail when Docker and an NVIDIA driver are here but the toolkit (or its hook) is not."""
@@ -72,6 +79,15 @@ def check_toolkit(facts: Facts) -> Finding:
     missing = [n for n in wanted if not tk.found.get(n) and n not in tk.installed]
     versions = ", ".join(f"{n} {v}" for n, v in tk.versions.items() if v)
     data = {"versions": tk.versions, "found": tk.found}
+    if missing == ["nvidia-container-runtime-hook"] and gpus_via_cdi(facts, tk.found):
+        fact = load.container_facts()["docker_gpus_via_cdi"]
+        return passed(
+            f"NVIDIA Container Toolkit present: {versions}; Docker {facts.of(live_daemon).server_version} "
+            f"serves --gpus through CDI with nvidia-cdi-hook (Docker >= {fact.since}), so "
+            "nvidia-container-runtime-hook is not needed",
+            evidence=tuple(r.key for r in tk.runs.values() if r) + ("container_toolkit_paths",),
+            data=data,
+        )
     keys = tuple(r.key for r in tk.runs.values() if r) + ("container_toolkit_paths",)
     if not missing:
         return passed(f"NVIDIA Container Toolkit present: {versions}", evidence=keys, data=data)
@@ -239,8 +255,11 @@ def _runtime_path_finding(
     resolved = config.runtime_executables.get(path)
     data = {"path": path, "resolved": resolved, "args_key": entry.args_key}
     if not resolved:
-        where = "does not exist" if path.startswith("/") else \
-            f"is not on dockerd's PATH ({':'.join(config.search_path)})"
+        where = (
+            "does not exist"
+            if path.startswith("/")
+            else f"is not on dockerd's PATH ({':'.join(config.search_path)})"
+        )
         return failed(
             f"runtimes.nvidia.path {path!r} in {file.path} {where}: containers fail with "
             f"'exec: \"{path}\": executable file not found in $PATH'",

@@ -8,6 +8,7 @@ corpus in doctor-anchors.md (F09, F27, F30, F31) and the errors recorded in dock
 from __future__ import annotations
 
 from gpucheck.diagnose.parse.docker_daemon import SmokeFailure
+from gpucheck.knowledge import load
 
 INSTALL_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 RESTART = "sudo systemctl restart docker (rootless Docker: systemctl --user restart docker)"
@@ -21,6 +22,11 @@ INSTALL_TOOLKIT = (
     f"then {CONFIGURE}"
 )
 GENERATE_CDI = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+_CDI_REFRESH = load.container_facts()["toolkit_cdi_refresh"]
+CDI_REFRESH = (
+    f"with NVIDIA Container Toolkit >= {_CDI_REFRESH.since}, nvidia-cdi-refresh regenerates "
+    f"{_CDI_REFRESH.value} itself: `sudo systemctl restart nvidia-cdi-refresh.service`"
+)
 DOCKER_GROUP = (
     "sudo usermod -aG docker $USER, then log out and back in (or run `newgrp docker` in this shell) "
     "so the new group applies"
@@ -31,7 +37,7 @@ START_DOCKER = (
     "e.g. export DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock"
 )
 NVML_LIBRARY = (
-    "Install the NVIDIA driver on the host (e.g. `sudo apt-get install -y nvidia-driver-550`), "
+    "Install the NVIDIA driver on the host (driver.loaded names the package for this host), "
     "then check that "
     "`ldconfig -p | grep libnvidia-ml.so.1` lists it; run `sudo ldconfig` if the driver lives outside the "
     "linker cache"
@@ -69,7 +75,7 @@ SMOKE_REMEDIES: dict[SmokeFailure, tuple[str, str]] = {
     SmokeFailure.DRIVER_TIMEOUT: ("the driver did not answer the toolkit in time", PERSISTENCE),
     SmokeFailure.CDI_UNRESOLVABLE: (
         "the CDI device {detail} is not in any spec dockerd read",
-        GENERATE_CDI + ", then " + RESTART,
+        GENERATE_CDI + ", then " + RESTART + " (" + CDI_REFRESH + ")",
     ),
     SmokeFailure.IMAGE_UNAVAILABLE: (
         "the image {image} is not present and could not be pulled",
@@ -78,7 +84,9 @@ SMOKE_REMEDIES: dict[SmokeFailure, tuple[str, str]] = {
     SmokeFailure.NVIDIA_SMI_FAILED: (
         "the container started but nvidia-smi failed inside it",
         "Compare with `nvidia-smi` on the host; if the host works, regenerate the toolkit's view: "
-        + GENERATE_CDI + " and " + RESTART,
+        + GENERATE_CDI
+        + " and "
+        + RESTART,
     ),
     SmokeFailure.OTHER: (
         "the GPU container failed with an error gpucheck does not recognise",

@@ -17,7 +17,7 @@ from gpucheck.diagnose.checks.container_advice import (
     smoke_remedy,
 )
 from gpucheck.diagnose.facts import Facts
-from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
 from gpucheck.diagnose.parse.cdi import CdiFacts, cdi_facts
 from gpucheck.diagnose.parse.container_toolkit import toolkit_facts
 from gpucheck.diagnose.parse.docker_daemon import (
@@ -46,6 +46,13 @@ def check_daemon(facts: Facts) -> Finding:
         return skipped(reason, evidence=keys)
     if not live.reachable:
         return _unreachable(live, keys)
+    if live.problems:
+        return errored(
+            f"the Docker daemon answered with values of the wrong type: {'; '.join(live.problems)}",
+            "Compare with `docker info --format '{{json .}}'`; a daemon or proxy answering this way is not "
+            "the Docker Engine API gpucheck knows (the values were ignored).",
+            evidence=keys,
+        )
     dirs = ", ".join(live.cdi_spec_dirs) if live.cdi_spec_dirs else "CDI off"
     return passed(
         f"Docker {live.server_version} at {_where(live)}{' (rootless)' if live.rootless else ''}; runtimes: "
@@ -82,10 +89,13 @@ def _unreachable(live: LiveDaemon, keys: tuple[str, ...]) -> Finding:
             f"the Docker socket {where} exists but nothing answers: dockerd stopped or crashed",
             f"{RESTART}; if it does not come up: sudo journalctl -u docker -n 50",
         ),
-    }.get(kind or ConnectError.OTHER, (
-        f"the Docker daemon at {where} did not answer",
-        "Run `docker info` for the daemon's own error, and `sudo journalctl -u docker -n 50`",
-    ))
+    }.get(
+        kind or ConnectError.OTHER,
+        (
+            f"the Docker daemon at {where} did not answer",
+            "Run `docker info` for the daemon's own error, and `sudo journalctl -u docker -n 50`",
+        ),
+    )
     data = {"error_kind": kind.value if kind else "other"}
     # NOTE: a docker CLI without a running daemon only matters for container work, so it warns; a daemon
     # that is there but refuses us (permission, crash) is broken and fails.
@@ -126,7 +136,7 @@ def _drift(facts: Facts) -> list[str]:
 
 def _major(version: str | None) -> int:
     head = (version or "").split(".")[0]
-    return int(head) if head.isdigit() else 0
+    return int(head) if head.isascii() and head.isdigit() else 0
 
 
 @check("container.daemon_restart", title="daemon runs with its daemon.json", needs=DOCKER)
@@ -194,8 +204,9 @@ def check_cdi(facts: Facts) -> Iterator[Finding]:
     elif not problems:
         kinds = sorted({f.spec.kind for f in cdi.files if f.spec})
         yield skipped(
-            f"CDI specs here are for {', '.join(kinds)}, none for nvidia.com/gpu" if kinds else
-            f"no CDI specs in {', '.join(cdi.dirs)} (CDI is optional; `--gpus` does not need it)",
+            f"CDI specs here are for {', '.join(kinds)}, none for nvidia.com/gpu"
+            if kinds
+            else f"no CDI specs in {', '.join(cdi.dirs)} (CDI is optional; `--gpus` does not need it)",
             evidence=keys,
         )
 

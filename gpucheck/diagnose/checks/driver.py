@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from gpucheck.diagnose.cuda_compat import min_driver_for_cuda
+from gpucheck.diagnose.cuda_compat import NewerThanTable, min_driver_for_cuda
+from gpucheck.diagnose.driver_choice import choose_driver, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import DriverInfo, active_toolkit, driver_info, nvidia_smi_runs
 from gpucheck.diagnose.parse.nvidia_smi import SmiFailure, unknown_field
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.system import SmiState, is_wsl2, loaded_modules, smi_state
+from gpucheck.knowledge import load
 
 EVIDENCE = ("nvml", "file:/proc/driver/nvidia/version", "file:/proc/modules")
 NEEDS = ("nvml", "nvidia_smi", "procfs")
-DEFAULT_BRANCH = "580"
-"""The driver branch recommended when nothing asks for an older one (the CUDA 13.0 branch)."""
+DEFAULT_BRANCH = str(load.recommended_branch())
+"""The driver branch recommended when nothing asks for another (knowledge table cuda_drivers)."""
 
 NOUVEAU_FIX = (
     "Blacklist nouveau and reboot: `printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | "
@@ -48,19 +51,19 @@ FATAL_SMI_FAILURES: dict[SmiFailure, tuple[str, str]] = {
 
 
 def _install_fix(facts: Facts) -> str:
-    """The exact driver install, sized for the CUDA toolkit found (if any)."""
+    """The exact driver install, sized for the CUDA toolkit found (if any) and the kernel-module flavour."""
     toolkit = facts.of(active_toolkit)
     needed = min_driver_for_cuda(toolkit.version) if toolkit is not None and toolkit.version else None
-    branch = needed.split(".")[0] if needed else DEFAULT_BRANCH
+    if isinstance(needed, NewerThanTable):
+        needed = None
+    choice = choose_driver(needed)
     why = (
         f" (the CUDA {toolkit.version} toolkit at {toolkit.nvcc} needs ≥ {needed})"
         if needed and toolkit
         else ""
     )
     return (
-        f"Install the NVIDIA driver {branch} branch or newer{why}: Ubuntu `sudo apt-get install "
-        f"nvidia-driver-{branch} && sudo reboot`; other distributions: "
-        "https://www.nvidia.com/Download/index.aspx. "
+        f"{render_driver_install(choice, facts.of(detect_host), why=why)} "
         "On a machine without an NVIDIA GPU, GPU work is not possible here."
     )
 
@@ -123,6 +126,15 @@ def _kernel_only(facts: Facts, info: DriverInfo, cuda: str, data: dict) -> Findi
             f"kernel module {info.version} is loaded but the userspace libraries are from another "
             f"driver version (`{smi.message}`)",
             "`sudo reboot` so the matching kernel module loads.",
+            evidence=(*EVIDENCE, smi.evidence_key),
+            data=data,
+        )
+    query = nvidia_smi_runs(facts.evidence).get("query")
+    if query is not None and query.timed_out:
+        return errored(
+            f"kernel module {info.version} is loaded ({cuda}) but nvidia-smi timed out: {smi.message} "
+            "(a wedged driver or GPU)",
+            "Look for Xid errors: `sudo dmesg | grep -i -E 'NVRM|Xid'`; if the GPU is lost, reboot.",
             evidence=(*EVIDENCE, smi.evidence_key),
             data=data,
         )

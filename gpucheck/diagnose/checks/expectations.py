@@ -174,13 +174,15 @@ def _framework_finding(facts: Facts, report: WorkerReport) -> Iterator[Finding]:
     if name not in expectations_of(facts).frameworks:
         return
     count = _framework_gpus(report)
-    why = f" ({report.state}: {report.detail})" if report.state != "ok" and report.detail else (
-        f" ({report.state})" if report.state != "ok" else "")
+    why = (
+        f" ({report.state}: {report.detail})"
+        if report.state != "ok" and report.detail
+        else (f" ({report.state})" if report.state != "ok" else "")
+    )
     yield _verdict(
         count >= 1,
         f"{name} sees {count} GPU(s){why}; expected at least 1",
-        f"See the {name}.* findings above for why; "
-        + _not_this_machine(OPTION["framework"], name),
+        f"See the {name}.* findings above for why; " + _not_this_machine(OPTION["framework"], name),
         {"expected": ">=1 GPU", "measured": count, "state": report.state},
         report.evidence,
     )

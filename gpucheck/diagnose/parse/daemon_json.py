@@ -91,10 +91,25 @@ def _hint(text: str, pos: int) -> str:
     return ""
 
 
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        # NOTE: Go's encoding/json (dockerd) refuses a number out of float64 range; Python would read inf
+        # and write it back as `Infinity`, which is not JSON
+        raise DaemonJsonError(f"the number {literal[:40]} is out of range for a 64-bit float")
+    return value
+
+
+def _no_constant(literal: str) -> Any:
+    raise DaemonJsonError(f"{literal} is not a JSON value")
+
+
 def load_json_object(text: str) -> dict[str, Any]:
     """Load daemon.json text into an ordered dict; ``DaemonJsonError`` with line/column if it won't parse."""
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicates)
+        data = json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_float=_finite, parse_constant=_no_constant
+        )
     except json.JSONDecodeError as exc:
         raise DaemonJsonError(exc.msg + _hint(text, exc.pos), exc.lineno, exc.colno) from None
     except RecursionError:
@@ -153,9 +168,15 @@ def parse_daemon_json(text: str) -> DaemonConfig:
         default = None
     if default and default not in BUILTIN_RUNTIMES and default not in {r.name for r in runtimes}:
         problems.append(f"specified default runtime '{default}' does not exist")
-    features = data.get("features", {})
+    features = data.get("features")
     cdi = features.get("cdi") if isinstance(features, dict) else None
     dirs = data.get("cdi-spec-dirs")
+    if dirs is not None and not (isinstance(dirs, list) and all(isinstance(d, str) for d in dirs)):
+        # NOTE: dockerd unmarshals it into []string and refuses to start with anything else
+        problems.append(f"cdi-spec-dirs is {_json_type(dirs)}, not an array of strings")
+        dirs = None
+    if features is not None and not isinstance(features, dict):
+        problems.append(f"features is {_json_type(features)}, not an object")
     return DaemonConfig(
         data=data,
         runtimes=tuple(runtimes),

@@ -61,16 +61,51 @@ class LiveDaemon:
     cli_found: bool
     """Whether the ``docker`` CLI is on PATH."""
     dockerd_found: bool
+    problems: tuple[str, ...] = ()
+    """Keys of ``docker info`` whose value had the wrong JSON type (they were ignored)."""
+
+
+def _typed(container: dict[str, Any], key: str, kind: type, what: str, problems: list[str]) -> Any:
+    """``container[key]`` when it has the documented JSON type; None (and a problem noted) otherwise."""
+    value = container.get(key)
+    if value is None or isinstance(value, kind):
+        return value
+    problems.append(f"{key} is {type(value).__name__} {str(value)[:40]!r}, not {what}")
+    return None
+
+
+def _str_list(container: dict[str, Any], key: str, problems: list[str]) -> tuple[str, ...] | None:
+    value = _typed(container, key, list, "an array", problems)
+    if value is None:
+        return None
+    if not all(isinstance(v, str) for v in value):
+        problems.append(f"{key} holds a non-string entry: {str(value)[:60]}")
+        return tuple(v for v in value if isinstance(v, str))
+    return tuple(value)
 
 
 def live_daemon(evidence: Evidence) -> LiveDaemon:
-    """Build ``LiveDaemon`` from the ``docker_daemon`` collector's evidence."""
+    """Build ``LiveDaemon`` from the ``docker_daemon`` collector's evidence.
+
+    Every key is read with its documented type (``docker info`` is JSON from the Engine API); a value of
+    another type (a ``Runtimes`` array, a numeric ``ServerVersion``) is dropped and listed in ``problems``,
+    which ``container.daemon`` reports as an error, instead of being iterated letter by letter or crashing.
+    """
     item = evidence.value("docker_daemon")
+    problems: list[str] = []
     data: dict[str, Any] = item.data if item is not None and isinstance(item.data, dict) else {}
-    info = data.get("info") if isinstance(data.get("info"), dict) else {}
-    runtimes = info.get("Runtimes") if isinstance(info.get("Runtimes"), dict) else {}
-    dirs = info.get("CDISpecDirs")
-    security = info.get("SecurityOptions") or []
+    if item is not None and item.data is not None and not isinstance(item.data, dict):
+        problems.append(f"the docker_daemon evidence is {type(item.data).__name__}, not an object")
+    info = _typed(data, "info", dict, "an object", problems) or {}
+    runtimes = _typed(info, "Runtimes", dict, "an object (runtime name → spec)", problems) or {}
+    dirs = _str_list(info, "CDISpecDirs", problems)
+    security = _str_list(info, "SecurityOptions", problems) or ()
+    version = _typed(data, "version", dict, "an object", problems) or {}
+    server_version = _typed(info, "ServerVersion", str, "a string", problems) or _typed(
+        version, "Version", str, "a string", problems
+    )
+    docker_host = _typed(data, "docker_host", str, "a string", problems)
+    default_runtime = _typed(info, "DefaultRuntime", str, "a string", problems)
     error = item.error if item is not None else None
     cli, dockerd = evidence.command("docker", "--version"), evidence.command("dockerd", "--version")
     return LiveDaemon(
@@ -79,15 +114,19 @@ def live_daemon(evidence: Evidence) -> LiveDaemon:
         error=error,
         error_kind=ConnectError.SDK_MISSING if data.get("sdk_installed") is False
         else classify_connect_error(error) if error else None,
-        docker_host=data.get("docker_host"),
-        server_version=info.get("ServerVersion") or (data.get("version") or {}).get("Version"),
-        runtimes=tuple(runtimes),
-        runtime_paths={k: v.get("path") if isinstance(v, dict) else None for k, v in runtimes.items()},
-        default_runtime=info.get("DefaultRuntime"),
-        cdi_spec_dirs=tuple(dirs) if isinstance(dirs, list) else None,
-        rootless=any("rootless" in str(s) for s in security),
+        docker_host=docker_host,
+        server_version=server_version,
+        runtimes=tuple(str(k) for k in runtimes),
+        runtime_paths={
+            str(k): v.get("path") if isinstance(v, dict) and isinstance(v.get("path"), str) else None
+            for k, v in runtimes.items()
+        },
+        default_runtime=default_runtime,
+        cdi_spec_dirs=dirs,
+        rootless=any("rootless" in s for s in security),
         cli_found=cli is not None and not cli.not_found,
         dockerd_found=dockerd is not None and not dockerd.not_found,
+        problems=tuple(problems),
     )
 
 

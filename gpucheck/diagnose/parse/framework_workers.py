@@ -19,6 +19,61 @@ from gpucheck.collect.evidence import CommandRun, Evidence
 from gpucheck.diagnose.parse.errors import ParseError
 from gpucheck.diagnose.parse.framework_logs import LogEvent, parse_log_events
 
+NUM = (int, float)
+STR_OR_NONE = (str, type(None))
+NUM_OR_NONE = (int, float, type(None))
+BOOL_OR_NONE = (bool, type(None))
+_IMPORT = {"ok": bool, "not_installed": bool, "seconds": NUM, "path": STR_OR_NONE, "error": STR_OR_NONE}
+SHAPES: dict[str, dict[str, Any]] = {
+    "torch": {
+        "import": _IMPORT,
+        "build": {
+            "version": STR_OR_NONE, "cuda": STR_OR_NONE, "arch_list": [str], "cudnn_version": NUM_OR_NONE,
+        },
+        "devices": {
+            "available": bool,
+            "device_count": NUM_OR_NONE,
+            "cuda_visible_devices": STR_OR_NONE,
+            "devices": [{"index": int, "name": str, "capability": str, "total_memory_bytes": NUM}],
+        },
+        "matmul": [
+            {"error": str, "index": int, "n": int, "max_abs_diff": NUM, "max_abs_ref": NUM, "seconds": NUM}
+        ],
+        "amp": {
+            "device_type": STR_OR_NONE,
+            "supported": {"*": BOOL_OR_NONE},
+            "steps": {"*": {"ok": bool, "error": str, "loss": NUM_OR_NONE, "loss_after": NUM_OR_NONE}},
+        },
+        "tf32": {"error": str},
+        "memory_fraction": {
+            "error": str, "fraction": NUM, "total_bytes": NUM, "within_limit_ok": bool,
+            "beyond_limit_refused": bool,
+        },
+        "warnings": [str],
+    },
+    "tensorflow": {
+        "import": _IMPORT,
+        "build": {
+            "version": STR_OR_NONE,
+            "built_with_cuda": bool,
+            "build_info": {"cuda_version": STR_OR_NONE, "cudnn_version": STR_OR_NONE},
+        },
+        "packages": {"*": STR_OR_NONE},
+        "physical": {"devices": [{"name": str, "device_type": str}]},
+        "configure": {"gpus": NUM_OR_NONE, "memory_growth": (dict, type(None))},
+        "logical": {
+            "devices": [{"name": str, "device_type": str}],
+            "gpu_count": NUM, "cpu_count": NUM, "memory_growth_after_init": (dict, type(None)),
+        },
+        "mixed_precision": {"ok": bool, "error": str},
+        "warnings": [str],
+    },
+}  # fmt: skip
+"""The JSON types of the worker report's fields that checks read (absent keys are fine, extra keys too).
+
+A dict is an object with those keys (``"*"``: every value), ``[spec]`` an array of ``spec``, a type or a
+tuple of types a leaf. Every step may instead be ``{"error": ..., "traceback": ...}``, which fits a dict."""
+
 MARKER = "[gpucheck-worker] step "
 TAIL_LINES = 12
 WORKER_FILES = {"torch": "torch_probe.py", "tensorflow": "tf_probe.py"}
@@ -85,6 +140,35 @@ def parse_worker_output(stdout: str) -> dict[str, Any]:
     return data
 
 
+def _type_names(kind: Any) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
+    return " or ".join(dict.fromkeys(names.get(k, "null") for k in kinds))
+
+
+def shape_problem(data: Any, shape: Any, path: str = "$") -> str | None:
+    """Where ``data`` does not have ``shape`` (``"$.devices.devices[0].capability is 8.0, not string"``)."""
+    stack = [(data, shape, path)]
+    while stack:
+        value, rule, at = stack.pop()
+        if isinstance(rule, dict):
+            if not isinstance(value, dict):
+                return f"{at} is {_type_names(type(value))}, not object"
+            for key, sub in value.items():
+                if key in rule or "*" in rule:
+                    stack.append((sub, rule.get(key, rule.get("*")), f"{at}.{key}"))
+        elif isinstance(rule, list):
+            if not isinstance(value, list):
+                return f"{at} is {_type_names(type(value))}, not array"
+            stack.extend((v, rule[0], f"{at}[{i}]") for i, v in enumerate(value))
+        else:
+            kinds = rule if isinstance(rule, tuple) else (rule,)
+            wrong_bool = isinstance(value, bool) and bool not in kinds
+            if wrong_bool or not isinstance(value, kinds):
+                return f"{at} is {str(value)[:40]!r}, not {_type_names(rule)}"
+    return None
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -131,6 +215,12 @@ def worker_report(run: CommandRun | None, framework: str) -> WorkerReport:
         if state == "bad_output":
             detail = f"{detail}: {exc}"
         return WorkerReport(framework, state, events=parse_log_events(run.stderr), detail=detail, **common)
+    problem = shape_problem(data, SHAPES.get(framework, {}))
+    if problem is not None:
+        # NOTE: a worker from another gpucheck version, or a hostile --python: never let checks index it
+        detail = f"the worker's JSON report has a value of the wrong type: {problem}"
+        events = parse_log_events(run.stderr)
+        return WorkerReport(framework, "bad_output", events=events, detail=detail, **common)
     warnings = data.get("warnings")
     warnings_text = "\n".join(w for w in warnings if isinstance(w, str)) if isinstance(warnings, list) else ""
     events = parse_log_events(run.stderr + "\n" + warnings_text)
