@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TOOL = "scripts/gpu-verify.sh"
+"""Marks a capture recorded by this project's own run (no other project's repo, commit or licence to name)."""
 EXTRA = (
     "evidence/snapshot.json",
     "evidence/nvcc-version.txt",
@@ -187,6 +189,7 @@ def import_results(results: Path, dest: Path, date: str) -> list[Path]:
                 machine=machine,
                 date=date,
                 command="nvidia-smi " + " ".join(args),
+                tool=TOOL,
             )
         ]
         entries.append(
