@@ -148,6 +148,7 @@ torch_index() {
 
 # ---- install ----------------------------------------------------------------------------------------------
 VENV="$OUTDIR/venv"
+PIP_OPTS="--quiet --timeout 20 --retries 1"  # NOTE: fail fast where the index cannot be reached
 if ! wanted install; then
     skip install "not asked for (--skip/--only)"
 elif [ "$SKIP_INSTALL" = 1 ]; then
@@ -159,12 +160,19 @@ else
     PYTHON="$VENV/bin/python"
     INDEX="$(torch_index "${DRIVER_CUDA:-0.0}")" || INDEX=""
     if [ -n "$INDEX" ]; then
-        run install-torch 240 "0" "$PYTHON" -m pip install --quiet torch --index-url "$INDEX"
+        run install-torch 240 "0" "$PYTHON" -m pip install $PIP_OPTS torch --index-url "$INDEX"
     else
         record install-torch failed 0 "the driver's CUDA version '${DRIVER_CUDA}' is older than any torch CUDA build"
     fi
-    run install-tensorflow 200 "0" "$PYTHON" -m pip install --quiet 'tensorflow[and-cuda]'
-    run install-project 90 "0" "$PYTHON" -m pip install --quiet -e "$REPO[test]"
+    run install-tensorflow 200 "0" "$PYTHON" -m pip install $PIP_OPTS 'tensorflow[and-cuda]'
+    run install-project 90 "0" "$PYTHON" -m pip install $PIP_OPTS -e "$REPO[test]"
+    if ! "$PYTHON" -c 'import gpucheck' >/dev/null 2>&1; then
+        # NOTE: a machine without the package index (the lent GPU machines reach nothing outside) still
+        # records everything the system python can: gpucheck from this checkout, frameworks if installed.
+        echo "[gpu-verify] the venv has no gpucheck (install failed): using python3 with PYTHONPATH=$REPO" >&2
+        PYTHON=python3
+        export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+    fi
 fi
 PYTHON="${PYTHON:-python3}"
 GPUCHECK=("$PYTHON" -m gpucheck)
