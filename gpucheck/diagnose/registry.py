@@ -46,6 +46,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.container",
     "gpucheck.diagnose.checks.toolkit_config",
     "gpucheck.diagnose.checks.container_daemon",
+    "gpucheck.diagnose.checks.slurm",
     "gpucheck.diagnose.checks.expectations",
 )
 """Every module that registers checks, in report order."""
@@ -61,6 +62,7 @@ LAYERS: dict[str, str] = {
     "tensorflow": "TensorFlow",
     "framework": "Frameworks vs. system",
     "container": "Containers",
+    "slurm": "Slurm",
     "expect": "Expectations",
 }
 """Layer id → heading, in report order."""
