@@ -209,6 +209,20 @@ def _plain(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", text)
 
 
+def _fix_markdown(text: str) -> str:
+    """A fix with its backticked commands kept as code and everything between them escaped.
+
+    Fixes are gpucheck's own text (the catalogue's, advice's or doctor's), written with commands in backticks.
+    """
+    parts = re.split(r"(`[^`\n]{1,2000}`)", text)
+    return "".join(part if part.startswith("`") and part.endswith("`") else _plain(part) for part in parts)
+
+
+def _cell(text: str) -> str:
+    """A table cell: pipes escaped (GitHub tables split on them even inside code spans)."""
+    return text.replace("|", "\\|")
+
+
 def render_markdown(explanation: Explanation) -> str:
     """A Markdown report to paste back into the issue."""
     out = ["### gpucheck explain", "", f"**{_plain(headline(explanation))}**", ""]
@@ -224,13 +238,13 @@ def render_markdown(explanation: Explanation) -> str:
         )
         for reason in cause.reasons[:4]:
             out.append(f"   - because {_code(reason)}")
-        out.append(f"   - fix: {_code(cause.fix)}")
+        out.append(f"   - fix: {_fix_markdown(cause.fix)}")
     if explanation.facts:
         out += ["", "| line | fact | value | from |", "|---:|---|---|---|"]
         for fact in explanation.facts[:30]:
             out.append(
-                f"| {fact.line} | {_plain(FACT_NAMES.get(fact.name, fact.name))} | {_code(fact.value)} | "
-                f"{_plain(fact.source)} |"
+                f"| {fact.line} | {_plain(FACT_NAMES.get(fact.name, fact.name))} | "
+                f"{_cell(_code(fact.value))} | {_cell(_plain(fact.source))} |"
             )
     if explanation.hits:
         out += ["", "Recognised:"]

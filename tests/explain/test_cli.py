@@ -87,6 +87,8 @@ def test_markdown_output(invoke, tmp_path):
     assert result.exit_code == 0
     assert result.stdout.startswith("### gpucheck explain")
     assert "container_toolkit_missing" in result.stdout and "gpucheck doctor --only" in result.stdout
+    fix = next(line for line in result.stdout.splitlines() if line.strip().startswith("- fix:"))
+    assert "`sudo nvidia-ctk runtime configure --runtime=docker`" in fix and "`` " not in fix
 
 
 def test_console_output_leads_with_the_cause_and_the_deciding_command(invoke, tmp_path):
