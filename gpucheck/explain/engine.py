@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -28,8 +29,21 @@ THRESHOLD = 0.3
 """A cause scoring at least this much counts as identified."""
 MAX_CAUSES = 6
 """Causes listed (the rest are dropped as noise)."""
-FAILURE_NEEDLES = ("traceback (most recent call last)", "error", "failed", "fatal", "exception")
-"""Generic failure words: a text with these but no recognised cause is 'unexplained'."""
+FAILURE_NEEDLES = (
+    "traceback (most recent call last)",
+    "error",
+    "failed",
+    "fatal",
+    "exception",
+    "segmentation fault",
+    "core dumped",
+)
+"""Generic failure words, found by needle first (linear), then confirmed on the line by ``FAILURE_LINE``."""
+FAILURE_LINE = re.compile(
+    r"Traceback \(most recent call last\)|\b[A-Z]\w{0,60}(?:Error|Exception)\b|\bERROR\b|\bFATAL\b|"
+    r"\b[Ee]rror:|\bError\b|\bfatal\b|\b[Ff]ailed\b|\bFAILED\b|Segmentation fault|core dumped"
+)
+"""A failure line: ``RuntimeError``, ``ERROR``, ``error:``, ``failed``, ``core dumped`` (not ``0 errors``)."""
 
 
 class Verdict(str, Enum):
@@ -170,7 +184,7 @@ def _unrecognised(text: InputText, hits: Sequence[Hit], limit: int = 8) -> list[
         while position != -1 and found < 200:
             index = text.line_of(position)
             found += 1
-            if index + 1 not in covered:
+            if index + 1 not in covered and FAILURE_LINE.search(text.line(index)):
                 lines.add(index)
             following = text.starts[index + 1] if index + 1 < len(text.starts) else len(text.lowered)
             position = text.lowered.find(needle, following)

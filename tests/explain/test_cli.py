@@ -178,3 +178,9 @@ def test_live_checks_that_rule_every_cause_out_exit_1_and_flag_the_other_machine
     assert {c["verdict"] for c in doc["causes"]} == {"ruled_out"}
     assert doc["status"] == "unexplained" and result.exit_code == 1
     assert "470.86" in doc["host_note"] and "--offline" in doc["host_note"]
+
+
+def test_ordinary_log_words_are_not_failures(invoke, tmp_path):
+    text = "epoch 3: 0 errors, loss 0.1\nwrote stderr.log\nerror_rate=0.02\n"
+    result = invoke("explain", "--offline", "--json", _write(tmp_path, text))
+    assert (result.exit_code, result.json()["status"]) == (0, "no_failure")
