@@ -168,7 +168,7 @@ def _read_smi_xml(text: InputText, index: int, reading: Reading) -> None:
         reading.pasted.append(Pasted("nvidia-smi -q -x", index + 1, parser, "no closing </nvidia_smi_log>"))
         return
     block = text.text[begin : end + len("</nvidia_smi_log>")]
-    if "<!entity" in text.lowered[start:end]:
+    if "<!entity" in text.lowered[max(0, begin - 4096) : end]:  # a DOCTYPE above may declare entities
         reading.pasted.append(Pasted("nvidia-smi -q -x", index + 1, parser, "XML entities are not read"))
         return
     try:
