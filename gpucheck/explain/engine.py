@@ -166,6 +166,8 @@ def _hit_facts(hit: Hit) -> list[Fact]:
             found.append(("driver.cuda", cuda))
         elif key == "dlerror" and ".so" in value:
             found.append(("library.missing", value.split(":")[0].strip()))
+        elif key == "requested" and "dlerror" not in hit.fields:
+            found.append(("library.missing", value))  # no dlerror quoted: the requested one is missing
     for event in parse_log_events(hit.window):
         if event.kind == "dlopen_failed":
             found.append(("library.missing", dlerror_library(event)))
@@ -225,9 +227,11 @@ def explain_text(text: InputText, catalogue: Catalogue | None = None) -> Explana
     hits = scan(catalogue, text)
     reading = read_pasted(text)
     facts = list(reading.facts)
+    seen = {(f.name, f.value, f.line) for f in facts}
     for hit in hits:
         for fact in _hit_facts(hit):
-            if fact not in facts:
+            if (fact.name, fact.value, fact.line) not in seen:
+                seen.add((fact.name, fact.value, fact.line))
                 facts.append(fact)
     facts.sort(key=lambda f: f.line)
     causes = rank(catalogue, hits, facts)
