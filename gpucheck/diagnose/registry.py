@@ -30,6 +30,7 @@ from gpucheck.diagnose.finding import Finding, errored, skipped
 CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.driver",
     "gpucheck.diagnose.checks.gpu",
+    "gpucheck.diagnose.checks.consistency",
     "gpucheck.diagnose.checks.toolkit",
     "gpucheck.diagnose.checks.compat",
     "gpucheck.diagnose.checks.wsl",

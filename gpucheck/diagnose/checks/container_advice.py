@@ -7,7 +7,6 @@ corpus in doctor-anchors.md (F09, F27, F30, F31) and the errors recorded in dock
 
 from __future__ import annotations
 
-from gpucheck.diagnose.driver_choice import choose_driver, render_driver_install
 from gpucheck.diagnose.parse.docker_daemon import SmokeFailure
 from gpucheck.knowledge import load
 
@@ -38,7 +37,7 @@ START_DOCKER = (
     "e.g. export DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock"
 )
 NVML_LIBRARY = (
-    f"Install the NVIDIA driver on the host ({render_driver_install(choose_driver(None))}), "
+    "Install the NVIDIA driver on the host (driver.loaded names the package for this host), "
     "then check that "
     "`ldconfig -p | grep libnvidia-ml.so.1` lists it; run `sudo ldconfig` if the driver lives outside the "
     "linker cache"

@@ -6,6 +6,7 @@ from gpucheck.diagnose.cuda_compat import NewerThanTable, min_driver_for_cuda
 from gpucheck.diagnose.driver_choice import choose_driver, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import DriverInfo, active_toolkit, driver_info, nvidia_smi_runs
 from gpucheck.diagnose.parse.nvidia_smi import SmiFailure, unknown_field
 from gpucheck.diagnose.registry import check
@@ -62,7 +63,7 @@ def _install_fix(facts: Facts) -> str:
         else ""
     )
     return (
-        f"Install the NVIDIA driver {choice.branch} branch or newer{why}: {render_driver_install(choice)}. "
+        f"{render_driver_install(choice, facts.of(detect_host), why=why)} "
         "On a machine without an NVIDIA GPU, GPU work is not possible here."
     )
 
