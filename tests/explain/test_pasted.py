@@ -91,6 +91,18 @@ Architecture:   3.5
     "default-runtime": "nvidia"
 }
 """,
+    # https://github.com/conda-forge/tensorflow-feedstock/pull/157 (tf.sysconfig.get_build_info(), pprint)
+    "tf_build_info": """OrderedDict([('cpu_compiler',
+              '/home/conda/feedstock_root/build_artifacts/tensorflow-split_1635580013918/_build_env/bin/x86_64-conda-linux-gnu-gcc'),
+             ('cuda_compute_capabilities',
+              ['sm_35',
+               'compute_86']),
+             ('cuda_version', '11.2'),
+             ('cudnn_version', '8'),
+             ('is_cuda_build', True),
+             ('is_rocm_build', False),
+             ('is_tensorrt_build', False)])
+""",
     # https://github.com/guo-pu/NanoDet-PyTorch/issues/4 (conda list; trailing spaces removed)
     "conda_list": """ conda list | grep cuda
 cudatoolkit               10.2.89              hfd86e86_1
@@ -130,6 +142,7 @@ EXPECTED = {
         ("daemon_json.problem", "specified default runtime 'nvidia' does not exist", 2),
     ],
     "conda_list": [("torch.cuda", "10.2", 2), ("torch.version", "1.7.1", 4)],
+    "tf_build_info": [("tf.cuda", "11.2", 6), ("tf.cudnn", "8", 7)],
 }
 
 
