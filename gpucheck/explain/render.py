@@ -33,9 +33,14 @@ VERDICT_STYLE = {
 
 
 def decide_command(explanation: Explanation) -> str:
-    """The command the reporter should run to decide between the causes (empty when none applies)."""
+    """The command the reporter should run to decide between the causes.
+
+    A failure explain cannot place gets the whole of doctor; no failure, nothing.
+    """
     checks = explanation.checks_to_decide()
-    return f"gpucheck doctor --only {','.join(checks)}" if checks else ""
+    if checks:
+        return f"gpucheck doctor --only {','.join(checks)}"
+    return "gpucheck doctor" if explanation.status is Status.UNEXPLAINED else ""
 
 
 def headline(explanation: Explanation) -> str:

@@ -70,6 +70,7 @@ def test_failure_it_cannot_explain_exits_1_and_lists_what_it_saw(invoke, tmp_pat
     jsonschema.validate(doc, SCHEMA)
     assert doc["status"] == "unexplained" and doc["causes"] == []
     assert any("flux capacitor" in u["text"] for u in doc["unrecognised"])
+    assert doc["decide"] == "gpucheck doctor"
     assert any(p["kind"] == "nvidia-smi table" for p in doc["pasted"])
     console = invoke("explain", "--offline", _write(tmp_path, text))
     assert console.exit_code == 1
