@@ -37,11 +37,13 @@ FAILURE_NEEDLES = (
     "exception",
     "segmentation fault",
     "core dumped",
+    "cuda initialization:",
 )
 """Generic failure words, found by needle first (linear), then confirmed on the line by ``FAILURE_LINE``."""
 FAILURE_LINE = re.compile(
     r"Traceback \(most recent call last\)|\b[A-Z]\w{0,60}(?:Error|Exception)\b|\bERROR\b|\bFATAL\b|"
-    r"\b[Ee]rror:|\bError\b|\bfatal\b|\b[Ff]ailed\b|\bFAILED\b|Segmentation fault|core dumped"
+    r"\b[Ee]rror:|\bError\b|\bfatal\b|\b[Ff]ailed\b|\bFAILED\b|Segmentation fault|core dumped|"
+    r"CUDA initialization:"
 )
 """A failure line: ``RuntimeError``, ``ERROR``, ``error:``, ``failed``, ``core dumped`` (not ``0 errors``)."""
 
