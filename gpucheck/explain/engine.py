@@ -111,6 +111,8 @@ class Explanation:
     """Why the live checks could not run, when they could not."""
     host_note: str = ""
     """Set live when this machine's driver differs from the one the text shows."""
+    other_findings: list[CheckResult] = field(default_factory=list)
+    """Live: failing doctor findings of the deciding checks that confirm no candidate cause."""
 
     @property
     def identified(self) -> list[RankedCause]:

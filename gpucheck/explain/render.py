@@ -115,6 +115,10 @@ def to_json(explanation: Explanation, exit_code: int) -> dict[str, Any]:
         "decide": decide_command(explanation),
         "doctor_error": explanation.doctor_error,
         "host_note": explanation.host_note,
+        "other_findings": [
+            {"check": f.check, "status": f.status, "summary": f.summary, "remediation": f.remediation}
+            for f in explanation.other_findings
+        ],
     }
 
 
@@ -176,6 +180,13 @@ def render_console(explanation: Explanation, console: Console) -> None:
         console.print(Text("\nFailure lines no signature covers", style="bold magenta"))
         for number, quoted in explanation.unrecognised:
             console.print(Text(f"  line {number:>5}  ", style="dim").append(quoted))
+    if explanation.other_findings:
+        console.print(Text("\nAlso failing on this machine", style="bold magenta"))
+        for finding in explanation.other_findings:
+            line = Text(f"  {finding.check} {finding.status}: ", style="dim").append(finding.summary)
+            if finding.remediation:
+                line.append("\n    fix: ", style="bold cyan").append(finding.remediation, style="cyan")
+            console.print(line)
     decide = decide_command(explanation)
     if explanation.host_note:
         console.print(Text("\n" + explanation.host_note, style="yellow"))

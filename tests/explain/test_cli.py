@@ -152,6 +152,9 @@ def test_live_mode_confirms_a_container_cause_on_a_host_without_the_toolkit(
     assert (top["id"], top["verdict"]) == ("container_toolkit_missing", "confirmed")
     assert [f["status"] for f in top["findings"]] == ["fail"]
     assert "nvidia-container-toolkit" in top["fix"]
+    confirmed = {f["check"] for c in doc["causes"] if c["verdict"] == "confirmed" for f in c["findings"]}
+    assert all(f["check"] not in {"container.toolkit"} for f in doc["other_findings"]), doc["other_findings"]
+    assert confirmed
 
 
 def test_live_checks_that_rule_every_cause_out_exit_1_and_flag_the_other_machine(
