@@ -28,9 +28,8 @@ def _confirming(findings: Sequence[Finding], cause: Cause) -> list[Finding]:
     """The failing or warning findings that confirm this cause (with its confirm words, when it has some)."""
     failing = [f for f in findings if f.status.value in ("fail", "warn")]
     if cause.confirm:
-        failing = [
-            f for f in failing if any(term in f"{f.summary} {f.remediation}".lower() for term in cause.confirm)
-        ]
+        words = cause.confirm
+        failing = [f for f in failing if any(w in f"{f.summary} {f.remediation}".lower() for w in words)]
     return failing
 
 
