@@ -24,12 +24,16 @@ CONFIRMED_BONUS = 1.0
 """Score added to a confirmed cause, so that causes confirmed here lead."""
 
 
+def _result(finding: Finding) -> CheckResult:
+    return CheckResult(finding.check, finding.status.value, finding.summary, finding.remediation)
+
+
 def _confirming(findings: Sequence[Finding], cause: Cause) -> list[Finding]:
     """The failing or warning findings that confirm this cause (with its confirm words, when it has some)."""
     failing = [f for f in findings if f.status.value in ("fail", "warn")]
     if cause.confirm:
-        words = cause.confirm
-        failing = [f for f in failing if any(w in f"{f.summary} {f.remediation}".lower() for w in words)]
+        # NOTE: what the check found (its summary), not its remediation, which may name other causes' tools
+        failing = [f for f in failing if any(word in f.summary.lower() for word in cause.confirm)]
     return failing
 
 
@@ -54,17 +58,15 @@ def apply_report(explanation: Explanation, report: Report) -> None:
     used: set[tuple[str, str]] = set()
     for cause in explanation.causes:
         findings = [f for c in cause.cause.checks for f in by_check.get(c, [])]
-        cause.findings = [CheckResult(f.check, f.status.value, f.summary, f.remediation) for f in findings]
+        cause.findings = [_result(f) for f in findings]
         cause.verdict = _verdict(findings, cause.cause) if cause.cause.checks else Verdict.UNDECIDED
         if cause.verdict is Verdict.CONFIRMED:
             confirming = _confirming(findings, cause.cause)
             used.update((f.check, f.summary) for f in confirming)
+            cause.confirming = [_result(f) for f in confirming]
             cause.score += CONFIRMED_BONUS
-            cause.reasons.insert(
-                0,
-                "confirmed on this machine: "
-                + "; ".join(f"{f.check} {f.status.value}: {f.summary}" for f in confirming),
-            )
+            checks = ", ".join(dict.fromkeys(f"{f.check} ({f.status.value})" for f in confirming))
+            cause.reasons.insert(0, f"confirmed on this machine by {checks}")
     explanation.other_findings = [
         CheckResult(f.check, f.status.value, f.summary, f.remediation)
         for f in report.findings

@@ -87,11 +87,16 @@ class RankedCause:
     findings: list[CheckResult] = field(default_factory=list)
     host_fix: str = ""
     """The fix rendered for the host by diagnose/advice.py (see fixes.py), when the cause has one."""
+    confirming: list[CheckResult] = field(default_factory=list)
+    """The doctor findings that confirmed this cause on this machine (live)."""
 
     @property
     def fix(self) -> str:
-        """A failing doctor finding's remediation, else the host-rendered fix, else the catalogue's fix."""
-        fixes = [f.remediation for f in self.findings if f.status in ("fail", "warn") and f.remediation]
+        """The confirming finding's remediation (doctor's, for this host), else the host-rendered fix.
+
+        Without either, the catalogue's generic fix.
+        """
+        fixes = [f.remediation for f in self.confirming if f.remediation]
         return " ".join(dict.fromkeys(fixes)) if fixes else (self.host_fix or self.cause.fix)
 
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from gpucheck import __version__
 from gpucheck.explain.engine import Explanation, RankedCause, Status, Verdict
 from gpucheck.explain.facts import FACT_NAMES
+from gpucheck.explain.text import quote
 
 SCHEMA_VERSION = 1
 VERDICT_LABEL = {
@@ -146,10 +147,9 @@ def render_console(explanation: Explanation, console: Console) -> None:
         console.print(line)
         for reason in cause.reasons[:4]:
             console.print(Text("   because ", style="dim").append(reason))
-        for finding in cause.findings:
-            console.print(
-                Text(f"   doctor {finding.check}: {finding.status} ", style="dim").append(finding.summary)
-            )
+        for finding in cause.confirming:
+            summary = quote(finding.summary)
+            console.print(Text(f"   doctor {finding.check} {finding.status}: ", style="dim").append(summary))
         console.print(Text("   fix: ", style="bold cyan").append(cause.fix, style="cyan"))
     if explanation.facts:
         console.print(Text("\nWhat the text establishes", style="bold cyan"))

@@ -188,3 +188,25 @@ def test_ordinary_log_words_are_not_failures(invoke, tmp_path):
     text = "epoch 3: 0 errors, loss 0.1\nwrote stderr.log\nerror_rate=0.02\n"
     result = invoke("explain", "--offline", "--json", _write(tmp_path, text))
     assert (result.exit_code, result.json()["status"]) == (0, "no_failure")
+
+
+def test_a_shared_check_confirms_only_the_cause_its_finding_names(invoke, tmp_path, fake_bin, sysroot):
+    """driver.loaded fails on the F02 host; its remediation mentions mokutil, yet only the missing-module
+    cause is confirmed, and the undecided ones keep their own fixes."""
+    expected = materialise(SCENARIOS / "f02-driver-not-loaded", fake_bin, sysroot.root)
+    text = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n"
+    result = invoke(
+        "explain",
+        "--json",
+        "--sysroot",
+        str(sysroot.root),
+        "--skip",
+        "torch,tensorflow,framework,container",
+        _write(tmp_path, text),
+        env=expected["_env"],
+    )
+    causes = {c["id"]: c for c in result.json()["causes"]}
+    assert causes["driver_not_loaded"]["verdict"] == "confirmed"
+    assert causes["secure_boot_blocks_module"]["verdict"] == "undecided"
+    assert causes["nouveau_owns_gpu"]["fix"].startswith("Blacklist nouveau")
+    assert "dkms" not in causes["secure_boot_blocks_module"]["fix"]
