@@ -228,7 +228,8 @@ def test_members_that_are_not_regular_files_or_too_large_are_rejected(fleet_dir:
     named = load.iter_reports([fleet_dir / "pipe.json", fleet_dir / "huge.json"])
     results = {Path(r.source).name: r for r in named}
     assert {Path(r.source).name for r in load.iter_reports([fleet_dir]) if isinstance(r, load.Rejected)} == {
-        "pipe.json", "huge.json"
+        "pipe.json",
+        "huge.json",
     }
     assert results["pipe.json"].reason == "not a regular file"
     assert results["huge.json"].reason.startswith("200000 bytes: larger than any doctor report")

@@ -199,9 +199,15 @@ def test_values_rendered_into_yaml_are_validated(invoke, args):
 
 def test_accepted_values_still_render_a_valid_script(invoke, tmp_path: Path):
     result = invoke(
-        "fleet", "manifest", "--slurm", "--reports-dir", "$SCRATCH/gpucheck_reports-2026",
-        "--partition", "gpu,debug",
-        "--image", "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04@sha256:" + "a" * 64,
+        "fleet",
+        "manifest",
+        "--slurm",
+        "--reports-dir",
+        "$SCRATCH/gpucheck_reports-2026",
+        "--partition",
+        "gpu,debug",
+        "--image",
+        "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04@sha256:" + "a" * 64,
     )
     assert result.exit_code == 0, result.stderr
     assert 'REPORT_DIR="$SCRATCH"/gpucheck_reports-2026/"${SLURM_JOB_ID}"' in result.stdout
@@ -210,6 +216,11 @@ def test_accepted_values_still_render_a_valid_script(invoke, tmp_path: Path):
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     directives = [line for line in result.stdout.splitlines() if line.startswith("#SBATCH")]
     assert [d.split("=")[0] for d in directives] == [
-        "#SBATCH --job-name", "#SBATCH --nodes", "#SBATCH --ntasks-per-node", "#SBATCH --gres",
-        "#SBATCH --partition", "#SBATCH --time", "#SBATCH --output",
+        "#SBATCH --job-name",
+        "#SBATCH --nodes",
+        "#SBATCH --ntasks-per-node",
+        "#SBATCH --gres",
+        "#SBATCH --partition",
+        "#SBATCH --time",
+        "#SBATCH --output",
     ]

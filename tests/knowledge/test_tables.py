@@ -125,6 +125,13 @@ def test_parse_table_reads_header_rows_and_note():
     assert (table.name, table.description, table.checked, table.note) == ("t", "d", dt.date(2026, 12, 1), "n")
     assert [r["x"] for r in table.rows["row"]] == [1, 2]
     assert load.parse_table("t", HEADER).note == "" and load.parse_table("t", HEADER).rows == {}
+    assert table.header == {
+        "name": "t",
+        "description": "d",
+        "schema": 1,
+        "checked": dt.date(2026, 12, 1),
+        "note": "n",
+    }
 
 
 @pytest.mark.parametrize(
@@ -162,16 +169,22 @@ def test_lookups_at_the_edges_of_the_tables():
     assert load.driver_branch("615.0").cuda == "13.4"  # the newest branch itself is not past it
     newer = load.driver_branch(" 616.10 ")
     assert (newer.subject, newer.newest, newer.table) == ("driver 616.10", "615", "cuda_drivers")
+    assert newer.checked == dt.date(2026, 12, 1)
     assert load.driver_branch("abc") is None and load.driver_branch(None) is None
     assert load.cuda_release("7.0").driver == "346.46" and load.cuda_release("6.5") is None
     assert load.cuda_release("13.4").driver == "615" and not load.cuda_release("13.4").exact
     assert load.cuda_release("13.3").exact
     past = load.cuda_release("13.5")
     assert (past.subject, past.newest, past.checked) == ("CUDA 13.5", "13.4", dt.date(2026, 12, 1))
+    assert past.table == "cuda_drivers"
     assert load.release_of("V12.4.131") == "12.4" and load.release_of(12.4) is None
     assert (
         load.newest_real_release_at_most("12.7") == "12.6" and load.newest_real_release_at_most("x") is None
     )
     assert load.newest_real_release_at_most("6.0") is None
+    assert (
+        load.newest_real_release_at_most("12.6") == "12.6"
+        and load.newest_real_release_at_most("7.0") == "7.0"
+    )
     assert load.recommended_branch() == 580 and load.legacy_last_branch() == 580
     assert load.major_floors() == {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
