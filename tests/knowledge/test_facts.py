@@ -233,3 +233,12 @@ def test_a_tensorflow_newer_than_the_table_keeps_its_version():
     assert "'tensorflow[and-cuda]==2.22.0'" in result.remediation
     assert "TensorFlow 2.22.0 is newer than this gpucheck's tf_builds table" in result.remediation
     assert "==2.21" not in result.remediation
+
+
+def test_a_framework_built_for_a_cuda_newer_than_the_table_is_not_judged():
+    report = fixture("torch_gpu_rtx5090_cu124.json").replace('"cuda": "12.4"', '"cuda": "13.5"')
+    ev = framework_evidence(torch=worker_run(TORCH, report), system=nvml("615.71.09", 13040, [RTX5090]))
+    (result,) = _all(ev, "framework.cuda_driver")
+    assert result.status is Status.WARN
+    assert "CUDA 13.5 is newer than this gpucheck's cuda_drivers table" in result.summary
+    assert "whether driver 615.71.09 runs torch's CUDA 13.5 build" in result.summary
