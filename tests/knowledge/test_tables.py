@@ -188,3 +188,63 @@ def test_lookups_at_the_edges_of_the_tables():
     )
     assert load.recommended_branch() == 580 and load.legacy_last_branch() == 580
     assert load.major_floors() == {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
+
+
+def test_gpu_generation_lookups():
+    assert (
+        load.architecture_of("8.6").name == "Ampere"
+        and load.architecture_of("9.0").open_modules == "supported"
+    )
+    blackwell = load.architecture_of("12.0")
+    assert (blackwell.name, blackwell.open_modules, blackwell.last_branch) == ("Blackwell", "required", None)
+    pascal = load.architecture_of("6.1")
+    assert (pascal.name, pascal.open_modules, pascal.last_branch, pascal.last_cuda) == (
+        "Pascal",
+        "unsupported",
+        580,
+        "12.9",
+    )
+    assert load.architecture_of("3.7").last_branch == 470
+    assert load.architecture_of("10.7").name == "Rubin"
+    newer = load.architecture_of("13.0")
+    assert (newer.subject, newer.newest, newer.table) == (
+        "compute capability 13.0",
+        "12.1",
+        "gpu_generations",
+    )
+    assert load.architecture_of("8.8") is None  # a gap, not past the table
+    assert load.architecture_of(None, 0x2901).name == "Blackwell" and load.architecture_of(
+        None, 0x2FFF
+    ).name == ("Blackwell")
+    assert load.architecture_of(None, 0x28FF) is None and load.architecture_of(None, 0x3000) is None
+    assert load.architecture_of("junk") is None and load.architecture_of() is None
+    assert load.product_of(pci_device_id=0x2342).name == "Grace Hopper"
+    assert load.product_of(name="NVIDIA GH200 480GB").open_modules == "required"
+    assert load.product_of(name="NVIDIA H100 80GB HBM3", pci_device_id=0x2330) is None
+
+
+def test_framework_and_container_readers():
+    assert load.torch_index() == "https://download.pytorch.org/whl"
+    assert [w.variant for w in load.torch_series("2.14.1+cu130")] == ["cu132", "cu130", "cu126"]
+    assert load.torch_series("2.12.0") is None and load.torch_series("nonsense") is None
+    cu126 = next(w for w in load.torch_series("2.14.0") if w.variant == "cu126")
+    assert cu126.archs("aarch64") == ("sm_80", "sm_90") and cu126.archs() == cu126.archs_x86_64
+    assert cu126.archs("arm64") == cu126.archs_aarch64
+    releases = {r.version: r for r in load.torch_releases()}
+    assert releases["2.13.0"].default_cuda == "13.0" and releases["2.13.0"].uploaded == dt.date(2026, 7, 8)
+    assert load.tf_min_driver() == "525.60.13" and load.tf_min_driver("wsl2") == "528.33"
+    assert load.tf_build("2.11.0") is None and load.tf_build("x") is None
+    fact = load.container_facts()["docker_cdi_default"]
+    assert (fact.component, fact.since, fact.value) == ("docker", "28.2.0", "/etc/cdi /var/run/cdi")
+    assert (
+        fact.holds_for("28.2.0") is True and fact.holds_for("28.1.9") is False and fact.holds_for("") is None
+    )
+    pins = load.image_pins()
+    assert pins.ubuntu_python == {"22.04": "3.10", "24.04": "3.12"}
+    assert pins.apt_pins["24.04"] == {"python3": "3.12.3-0ubuntu2.1", "python3-pip": "24.0+dfsg-1ubuntu1.3"}
+    assert pins.torch_for_cuda == {"12.4": "2.6.0", "12.8": "2.8.0"} and pins.tensorflow_version == "2.18.1"
+    assert pins.default_pairs == (("12.4.1", "22.04"), ("12.8.1", "24.04"))
+    assert load.sources("tf_builds")[:2] == [
+        "https://www.tensorflow.org/install/source#gpu",
+        ("https://www.tensorflow.org/install/pip"),
+    ]
