@@ -118,3 +118,5 @@ def test_tensorflow_for_a_driver() -> None:
     assert tf_build_for_driver(None).series == "2.21"
     assert cudnn_pin(load.tf_build("2.14.0")) == "nvidia-cudnn-cu11>=8.7,<9"
     assert cudnn_pin(load.tf_build("2.21.0")) == "nvidia-cudnn-cu12>=9.3,<10"
+    # 2.13 has no pip CUDA wheels; the pin names the cu11 wheel of the cuDNN it was built against
+    assert cudnn_pin(load.tf_build("2.13.0")) == "nvidia-cudnn-cu11>=8.6,<9"
