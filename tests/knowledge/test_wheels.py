@@ -120,3 +120,37 @@ def test_tensorflow_for_a_driver() -> None:
     assert cudnn_pin(load.tf_build("2.21.0")) == "nvidia-cudnn-cu12>=9.3,<10"
     # 2.13 has no pip CUDA wheels; the pin names the cu11 wheel of the cuDNN it was built against
     assert cudnn_pin(load.tf_build("2.13.0")) == "nvidia-cudnn-cu11>=8.6,<9"
+
+
+def test_machine_decides_the_architecture_list():
+    # aarch64 builds differ: cu130/cu132 add sm_110 (Thor), cu126 is sm_80/sm_90 only (build_env_setup.py)
+    thor = torch_wheel_for("580.95.05", ["11.0"], "aarch64")
+    assert (thor.wheel.series, thor.wheel.variant) == ("2.14", "cu132")
+    assert torch_wheel_for("580.95.05", ["11.0"]) is None  # no x86_64 wheel has sm_110
+    assert torch_wheel_for("580.95.05", ["7.5"], "aarch64") is None  # no aarch64 wheel has sm_75
+    assert torch_wheel_after_upgrade(["11.0"], "aarch64").wheel.variant == "cu130"
+    assert torch_wheel_after_upgrade(["11.0"]) is None
+    r535 = torch_wheel_for("535.104.05", ["8.0"], "aarch64")  # cu126 on aarch64 (sm_80), minor compat
+    assert r535.wheel.variant == "cu126"
+    assert [w.variant for w in newer_wheels_lost(r535, ["8.0"], "aarch64")] == ["cu132"]
+    assert newer_wheels_lost(thor, ["11.0"]) == []  # judged for x86_64, where nothing covers sm_110
+
+
+def test_upgrade_pick_is_from_the_newest_series_and_marked_too_old():
+    after = torch_wheel_after_upgrade(["6.1"])
+    assert (after.wheel.series, after.wheel.variant, after.support) == ("2.14", "cu126", Support.TOO_OLD)
+
+
+def test_boundaries_of_the_arch_rules():
+    assert arch_runs_on("compute_80", "8.0") and arch_capability("sm_86") == (8, 6)
+    assert not newer_than_build(["sm_90"], "9.0") and newer_than_build(["sm_90"], "9.1")
+
+
+def test_default_specs_and_series_mismatch():
+    assert torch_install_command("py", "cu126") == (
+        "py -m pip install --force-reinstall 'torch' --index-url https://download.pytorch.org/whl/cu126"
+    )
+    b214 = load.tf_build("2.14.0")
+    assert tf_gpu_install_command("py", b214, "2.21.0") == "py -m pip install 'tensorflow[and-cuda]==2.14.*'"
+    cuda12 = load.TfBuild("9.9", "12.3", "8.9", False, None, "https://example.org")
+    assert cudnn_pin(cuda12) == "nvidia-cudnn-cu12>=8.9,<9"
