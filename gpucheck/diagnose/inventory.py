@@ -14,6 +14,7 @@ from typing import Any
 
 from gpucheck.collect.evidence import CommandRun, Evidence
 from gpucheck.diagnose.cuda_compat import cuda_from_driver_api, max_cuda_for_driver
+from gpucheck.diagnose.gpu_errors import strip_handle_errors
 from gpucheck.diagnose.parse.errors import ParseError
 from gpucheck.diagnose.parse.nvidia_smi import (
     SmiHeader,
@@ -153,9 +154,13 @@ def _smi_rows(evidence: Evidence) -> tuple[tuple[dict[str, str], ...], str] | No
     runs = nvidia_smi_runs(evidence)
     for role in ("query", "legacy"):
         run = runs.get(role)
-        if run is not None and run.succeeded:
+        if run is None:
+            continue
+        # NOTE: one GPU without a handle makes nvidia-smi exit non-zero but still list the others
+        text, broken = strip_handle_errors(run.stdout)
+        if run.succeeded or (broken and run.ran):
             try:
-                return parse_query_csv(run.stdout), "nvidia-smi"
+                return parse_query_csv(text), "nvidia-smi"
             except ParseError:
                 continue
     report = smi_xml(evidence)
@@ -300,7 +305,11 @@ def gpu_inventory(evidence: Evidence) -> tuple[GpuInfo, ...]:
     """Every GPU the driver reports (empty when no source answered or none were found)."""
     nvml = _nvml(evidence)
     if nvml is not None and isinstance(nvml.get("gpus"), list):
-        return tuple(_gpu(g, i, "nvml") for i, g in enumerate(nvml["gpus"]) if isinstance(g, dict))
+        return tuple(
+            _gpu(g, i, "nvml")
+            for i, g in enumerate(nvml["gpus"])
+            if isinstance(g, dict) and not g.get("handle_error")
+        )
     rows = _smi_rows(evidence)
     if rows is None:
         return ()
