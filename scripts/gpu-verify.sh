@@ -190,7 +190,7 @@ if wanted evidence; then
         # The exact argv lists gpucheck's nvidia_smi collector runs, asked of gpucheck itself.
         "$PYTHON" - > "$EV/nvidia-smi-commands.txt" 2>>"$OUTDIR/logs/evidence.log" <<'EOF'
 from gpucheck.collect.sources import nvidia_smi as s
-for argv in (s.QUERY_ARGV, s.LEGACY_QUERY_ARGV, s.XML_ARGV, s.TABLE_ARGV, ("nvidia-smi", "-q"), ("nvidia-smi", "-L")):
+for argv in (s.QUERY_ARGV, s.HELP_ARGV, s.XML_ARGV, s.TABLE_ARGV, s.TEXT_ARGV, ("nvidia-smi", "-L")):
     print("\t".join(argv))
 EOF
         i=0
