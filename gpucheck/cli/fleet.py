@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.cli.help_text import examples
 from gpucheck.fleet.load import FleetInputError, iter_reports
 from gpucheck.fleet.manifest import (
     DEFAULT_IMAGE,
@@ -34,7 +35,7 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(int(ExitCode.USAGE))
 
 
-@fleet_app.command("report")
+@fleet_app.command("report", epilog=examples("fleet report"))
 def report_command(
     reports: list[Path] = typer.Argument(  # noqa: B008 - typer declares arguments as defaults
         ..., help="doctor --json reports: files, or directories of *.json."
@@ -72,7 +73,7 @@ def report_command(
     raise typer.Exit(int(ExitCode.FAILED if fleet.failed else ExitCode.OK))
 
 
-@fleet_app.command("manifest")
+@fleet_app.command("manifest", epilog=examples("fleet manifest"))
 def manifest_command(
     k8s: bool = typer.Option(False, "--k8s", help="Render a Kubernetes DaemonSet or Job."),
     slurm: bool = typer.Option(False, "--slurm", help="Render a Slurm sbatch script."),
