@@ -30,7 +30,10 @@ from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, skipped
 
 CHECK_MODULES: tuple[str, ...] = (
+    "gpucheck.diagnose.checks.pci",
     "gpucheck.diagnose.checks.driver",
+    "gpucheck.diagnose.checks.kernel",
+    "gpucheck.diagnose.checks.devices",
     "gpucheck.diagnose.checks.gpu",
     "gpucheck.diagnose.checks.consistency",
     "gpucheck.diagnose.checks.toolkit",
@@ -41,7 +44,9 @@ CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.tensorflow",
     "gpucheck.diagnose.checks.frameworks",
     "gpucheck.diagnose.checks.container",
+    "gpucheck.diagnose.checks.toolkit_config",
     "gpucheck.diagnose.checks.container_daemon",
+    "gpucheck.diagnose.checks.slurm",
     "gpucheck.diagnose.checks.expectations",
 )
 """Every module that registers checks, in report order."""
@@ -57,6 +62,7 @@ LAYERS: dict[str, str] = {
     "tensorflow": "TensorFlow",
     "framework": "Frameworks vs. system",
     "container": "Containers",
+    "slurm": "Slurm",
     "expect": "Expectations",
 }
 """Layer id → heading, in report order."""
