@@ -14,6 +14,7 @@ from typing import Any
 
 from gpucheck.collect.evidence import CommandRun, Evidence
 from gpucheck.diagnose.cuda_compat import cuda_from_driver_api, max_cuda_for_driver
+from gpucheck.diagnose.gpu_errors import strip_handle_errors
 from gpucheck.diagnose.parse.errors import ParseError
 from gpucheck.diagnose.parse.nvidia_smi import (
     SmiHeader,
@@ -21,6 +22,7 @@ from gpucheck.diagnose.parse.nvidia_smi import (
     parse_header,
     parse_query_csv,
     parse_query_text,
+    parse_table_gpus,
     parse_xml,
 )
 from gpucheck.diagnose.parse.proc import parse_nvidia_version
@@ -67,6 +69,8 @@ class GpuInfo:
     remapped_rows_uncorrectable: int | None = None
     remapped_rows_pending: bool | None = None
     remapped_rows_failure: bool | None = None
+    fan_error: bool = False
+    """The driver printed ``ERR!`` for the fan: it cannot read a fan it expects (a failed fan or sensor)."""
     temperature_c: int | None = None
     """None in a vGPU guest, whose driver prints ``0 C`` for a sensor it cannot read."""
     slowdown_temp_c: int | None = None
@@ -84,7 +88,7 @@ class GpuInfo:
     virtualization_mode: str | None = None
     """``VGPU`` for a vGPU guest, ``Pass-Through``, ``None`` (XML only)."""
     source: str = "none"
-    """``nvml``, ``nvidia-smi`` or ``nvidia-smi-xml``."""
+    """``nvml``, ``nvidia-smi`` (CSV), ``nvidia-smi-xml``, ``nvidia-smi-text`` (-q), ``nvidia-smi-table``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +154,26 @@ def _smi_rows(evidence: Evidence) -> tuple[tuple[dict[str, str], ...], str] | No
     runs = nvidia_smi_runs(evidence)
     for role in ("query", "legacy"):
         run = runs.get(role)
-        if run is not None and run.succeeded:
+        if run is None:
+            continue
+        # NOTE: one GPU without a handle makes nvidia-smi exit non-zero but still list the others
+        text, broken = strip_handle_errors(run.stdout)
+        if run.succeeded or (broken and run.ran):
             try:
-                return parse_query_csv(run.stdout), "nvidia-smi"
+                return parse_query_csv(text), "nvidia-smi"
             except ParseError:
                 continue
     report = smi_xml(evidence)
-    if report is None:
-        return None
-    return report.gpus, "nvidia-smi-xml" if "xml" in runs and runs["xml"].succeeded else "nvidia-smi-text"
+    if report is not None:
+        return report.gpus, "nvidia-smi-xml" if "xml" in runs and runs["xml"].succeeded else "nvidia-smi-text"
+    table = smi_table_gpus(evidence)
+    return (table, "nvidia-smi-table") if table else None
+
+
+def smi_table_gpus(evidence: Evidence) -> tuple[dict[str, str], ...]:
+    """The GPU rows of the plain ``nvidia-smi`` table (printed even when one GPU's handle fails)."""
+    run = nvidia_smi_runs(evidence).get("table")
+    return parse_table_gpus(run.stdout) if run is not None and run.stdout else ()
 
 
 def smi_xml(evidence: Evidence) -> SmiXml | None:
@@ -262,6 +277,7 @@ def _gpu(fields: Mapping[str, Any], position: int, source: str) -> GpuInfo:
             fields.get("temperature.gpu")
         ),
         slowdown_temp_c=int_or_none(fields.get("temperature.gpu.slowdown")),
+        fan_error=str(fields.get("fan.speed", "")).strip().strip("[]").upper() == "ERR!",
         pstate=_pstate(fields.get("pstate")),
         utilization_pct=int_or_none(fields.get("utilization.gpu")),
         pcie_gen_current=int_or_none(fields.get("pcie.link.gen.current")),
@@ -289,7 +305,11 @@ def gpu_inventory(evidence: Evidence) -> tuple[GpuInfo, ...]:
     """Every GPU the driver reports (empty when no source answered or none were found)."""
     nvml = _nvml(evidence)
     if nvml is not None and isinstance(nvml.get("gpus"), list):
-        return tuple(_gpu(g, i, "nvml") for i, g in enumerate(nvml["gpus"]) if isinstance(g, dict))
+        return tuple(
+            _gpu(g, i, "nvml")
+            for i, g in enumerate(nvml["gpus"])
+            if isinstance(g, dict) and not g.get("handle_error")
+        )
     rows = _smi_rows(evidence)
     if rows is None:
         return ()

@@ -31,8 +31,11 @@ def _query(readings: dict[str, Any], errors: dict[str, str], field: str, call: C
 
 
 def _device_readings(nvml: Any, index: int) -> dict[str, Any]:
-    """Every reading of one GPU; unsupported ones land in ``errors``."""
-    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    """Every reading of one GPU: unsupported ones in ``errors``; no handle at all: ``handle_error``."""
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    except Exception as exc:  # noqa: BLE001 - one GPU's failure is that GPU's evidence, not NVML's
+        return {"index": index, "handle_error": f"{type(exc).__name__}: {exc}"}
     readings: dict[str, Any] = {"index": index}
     errors: dict[str, str] = {}
     calls: dict[str, Callable[[], Any]] = {

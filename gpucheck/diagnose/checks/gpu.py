@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.gpu_errors import gpu_errors
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import GpuInfo, driver_info, gpu_inventory, nvidia_smi_runs
 from gpucheck.diagnose.parse.nvidia_smi import SmiFailure
 from gpucheck.diagnose.registry import check
@@ -60,10 +63,18 @@ def check_present(facts: Facts) -> Finding:
             evidence=EVIDENCE,
         )
     if smi.failure is SmiFailure.OTHER or smi.failure is SmiFailure.NVML_UNKNOWN_ERROR:
+        side = advice.host_side(facts.of(detect_host))
         return errored(
             f"driver {info.version} answers, but its GPU list could not be read ({smi.message})",
-            "Run `nvidia-smi -q` by hand; look for Xid errors with `sudo dmesg | grep -i -E 'NVRM|Xid'`.",
+            "Run `nvidia-smi -q` by hand; look for Xid errors with "
+            f"`{advice.sudo(side, 'dmesg')} | grep -i -E 'NVRM|Xid'`.",
             evidence=EVIDENCE,
+        )
+    if smi.failure not in (None, SmiFailure.NO_DEVICES) and info.source != "nvml":
+        # NOTE: nvidia-smi failing (permissions, a version mismatch) is not the driver saying "no GPU"
+        return skipped(
+            f"the GPUs cannot be listed because nvidia-smi failed: {smi.message} (see driver.nvidia_smi "
+            "and driver.device_nodes)"
         )
     said = f" (nvidia-smi: {smi.message})" if smi.failure is SmiFailure.NO_DEVICES else ""
     return failed(
@@ -99,6 +110,13 @@ def _health(gpu: GpuInfo) -> Finding | None:
         return warned(
             f"{label}: a {kind} is pending until the GPU is reset",
             f"Reset it when idle: `sudo nvidia-smi -r -i {gpu.index}` (or reboot).",
+            evidence=EVIDENCE,
+        )
+    if gpu.fan_error:
+        return warned(
+            f"{label}: the driver cannot read the fan (nvidia-smi prints ERR!): a failed fan or fan sensor",
+            "Check the fan and its cable; look for Xid errors (`sudo dmesg | grep -i -E 'NVRM|Xid'`) and "
+            f"watch the temperature under load (`nvidia-smi -i {gpu.index} -q -d TEMPERATURE`).",
             evidence=EVIDENCE,
         )
     hot = gpu.temperature_c is not None and gpu.slowdown_temp_c is not None
@@ -239,8 +257,10 @@ def check_pcie_link(facts: Facts) -> Iterable[Finding]:
     if reason:
         return [skipped(reason)]
     gpus = facts.of(gpu_inventory)
-    if is_wsl2(facts.evidence) or all(g.pcie_width_max is None and g.pcie_gen_max is None for g in gpus):
-        return [skipped("the driver does not report PCIe link state here")]
+    if is_wsl2(facts.evidence):
+        return [skipped("WSL2: the Windows driver does not report PCIe link state to Linux")]
+    if all(g.pcie_width_max is None and g.pcie_gen_max is None for g in gpus):
+        return [skipped("no PCIe link reading: the driver, or the nvidia-smi form it answered, reports none")]
     reported = [g for g in gpus if g.pcie_width_max is not None or g.pcie_gen_max is not None]
     unjudged = [g for g in reported if _below_max(g) and _judgeable(g) is not None]
     problems = [f for f in (_link(g) for g in reported if g not in unjudged) if f is not None]
@@ -297,3 +317,36 @@ def check_modes(facts: Facts) -> Iterable[Finding]:
                 )
             )
     return findings or [passed("persistence on, compute mode Default, MIG off", evidence=EVIDENCE)]
+
+
+@check("gpu.errors", title="every GPU the driver lists answers", needs=NEEDS)
+def check_errors(facts: Facts) -> Finding:
+    """A GPU whose NVML handle fails (``Unknown Error``, ``GPU is lost``) while the others work."""
+    errors, gpus = facts.of(gpu_errors), facts.of(gpu_inventory)
+    if not errors:
+        reason = _no_gpus_reason(facts)
+        if reason:
+            return skipped(reason)
+        return passed(f"all {len(gpus)} GPU(s) answer", evidence=EVIDENCE)
+    host = facts.of(detect_host)
+    broken = "; ".join(f"{e.label}: {e.error}" for e in errors)
+    others = f"the other {len(gpus)} GPU(s) answer" if gpus else "no other GPU answers"
+    reset = advice.sudo(advice.host_side(host), "nvidia-smi -r -i <index>")
+    fix = (
+        "It is that GPU, not the driver: read its Xid (`sudo dmesg | grep -i xid`, see driver.kernel_log); "
+        f"drain its jobs and reset it (`{reset}`) or reboot; if it fails again, reseat the card and check "
+        "its power and cooling, or have it replaced. Until then hide it with CUDA_VISIBLE_DEVICES."
+    )
+    if host.in_container:
+        fix = advice.on_host(
+            host,
+            "run `nvidia-smi` there: if the GPU answers on the host, the container lost access to its device "
+            "(`systemctl daemon-reload` with the systemd cgroup driver): `sudo nvidia-ctk system "
+            "create-dev-char-symlinks --create-all`, then recreate the container; else: " + fix,
+        )
+    return failed(
+        f"{len(errors)} GPU(s) cannot be reached ({broken}); {others}",
+        fix,
+        evidence=EVIDENCE,
+        data={"broken": [e.label for e in errors], "working": len(gpus)},
+    )
