@@ -248,3 +248,27 @@ def test_framework_and_container_readers():
         "https://www.tensorflow.org/install/source#gpu",
         ("https://www.tensorflow.org/install/pip"),
     ]
+
+
+def test_newer_than_table_values_for_frameworks_and_gpus():
+    torch = load.torch_series("2.15.0+cu130")
+    assert (torch.subject, torch.newest, torch.table, torch.checked) == (
+        "torch 2.15.0",
+        "2.14",
+        "torch_wheels",
+        dt.date(2026, 12, 1),
+    )
+    tf = load.tf_build("2.22.0")
+    assert (tf.subject, tf.newest, tf.table, tf.checked) == (
+        "TensorFlow 2.22.0",
+        "2.21",
+        "tf_builds",
+        dt.date(2026, 12, 1),
+    )
+    gpu = load.architecture_of("13.0")
+    assert gpu.checked == dt.date(2026, 12, 1)
+    assert load.architecture_of("12.1").name == "Blackwell"  # the newest capability is in the table
+    assert load.architecture_of("12.2") is not None and load.architecture_of("12.2").newest == "12.1"
+    assert load.architecture_of(None, 0x2900).name == "Blackwell"  # the range's lower bound is inside it
+    assert load.torch_series("2.14.1+cu126")[0].series == "2.14"
+    assert load.torch_series(None) is None and load.tf_build(None) is None
