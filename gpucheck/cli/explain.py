@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.cli.help_text import examples
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 """Mirrors gpucheck.explain.text.MAX_INPUT_BYTES (kept here so reading needs no heavy import)."""
@@ -115,4 +116,4 @@ def explain_command(
 
 def register(app: typer.Typer) -> None:
     """Add explain to the app."""
-    app.command("explain")(explain_command)
+    app.command("explain", epilog=examples("explain"))(explain_command)

@@ -43,6 +43,7 @@ SOURCE_MODULES: tuple[str, ...] = (
     "gpucheck.collect.sources.pci",
     "gpucheck.collect.sources.kernel_log",
     "gpucheck.collect.sources.toolkit_config",
+    "gpucheck.collect.sources.slurm",
 )
 """Every module that registers collectors, in the order their evidence is listed."""
 

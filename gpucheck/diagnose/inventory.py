@@ -22,6 +22,7 @@ from gpucheck.diagnose.parse.nvidia_smi import (
     parse_header,
     parse_query_csv,
     parse_query_text,
+    parse_table_gpus,
     parse_xml,
 )
 from gpucheck.diagnose.parse.proc import parse_nvidia_version
@@ -68,6 +69,8 @@ class GpuInfo:
     remapped_rows_uncorrectable: int | None = None
     remapped_rows_pending: bool | None = None
     remapped_rows_failure: bool | None = None
+    fan_error: bool = False
+    """The driver printed ``ERR!`` for the fan: it cannot read a fan it expects (a failed fan or sensor)."""
     temperature_c: int | None = None
     """None in a vGPU guest, whose driver prints ``0 C`` for a sensor it cannot read."""
     slowdown_temp_c: int | None = None
@@ -85,7 +88,7 @@ class GpuInfo:
     virtualization_mode: str | None = None
     """``VGPU`` for a vGPU guest, ``Pass-Through``, ``None`` (XML only)."""
     source: str = "none"
-    """``nvml``, ``nvidia-smi`` or ``nvidia-smi-xml``."""
+    """``nvml``, ``nvidia-smi`` (CSV), ``nvidia-smi-xml``, ``nvidia-smi-text`` (-q), ``nvidia-smi-table``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +164,16 @@ def _smi_rows(evidence: Evidence) -> tuple[tuple[dict[str, str], ...], str] | No
             except ParseError:
                 continue
     report = smi_xml(evidence)
-    if report is None:
-        return None
-    return report.gpus, "nvidia-smi-xml" if "xml" in runs and runs["xml"].succeeded else "nvidia-smi-text"
+    if report is not None:
+        return report.gpus, "nvidia-smi-xml" if "xml" in runs and runs["xml"].succeeded else "nvidia-smi-text"
+    table = smi_table_gpus(evidence)
+    return (table, "nvidia-smi-table") if table else None
+
+
+def smi_table_gpus(evidence: Evidence) -> tuple[dict[str, str], ...]:
+    """The GPU rows of the plain ``nvidia-smi`` table (printed even when one GPU's handle fails)."""
+    run = nvidia_smi_runs(evidence).get("table")
+    return parse_table_gpus(run.stdout) if run is not None and run.stdout else ()
 
 
 def smi_xml(evidence: Evidence) -> SmiXml | None:
@@ -267,6 +277,7 @@ def _gpu(fields: Mapping[str, Any], position: int, source: str) -> GpuInfo:
             fields.get("temperature.gpu")
         ),
         slowdown_temp_c=int_or_none(fields.get("temperature.gpu.slowdown")),
+        fan_error=str(fields.get("fan.speed", "")).strip().strip("[]").upper() == "ERR!",
         pstate=_pstate(fields.get("pstate")),
         utilization_pct=int_or_none(fields.get("utilization.gpu")),
         pcie_gen_current=int_or_none(fields.get("pcie.link.gen.current")),

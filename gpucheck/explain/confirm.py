@@ -24,13 +24,21 @@ CONFIRMED_BONUS = 1.0
 """Score added to a confirmed cause, so that causes confirmed here lead."""
 
 
-def _verdict(findings: Sequence[Finding], cause: Cause) -> Verdict:
+def _result(finding: Finding) -> CheckResult:
+    return CheckResult(finding.check, finding.status.value, finding.summary, finding.remediation)
+
+
+def _confirming(findings: Sequence[Finding], cause: Cause) -> list[Finding]:
+    """The failing or warning findings that confirm this cause (with its confirm words, when it has some)."""
     failing = [f for f in findings if f.status.value in ("fail", "warn")]
     if cause.confirm:
-        failing = [
-            f for f in failing if any(t in f"{f.summary} {f.remediation}".lower() for t in cause.confirm)
-        ]
-    if failing:
+        # NOTE: what the check found (its summary), not its remediation, which may name other causes' tools
+        failing = [f for f in failing if any(word in f.summary.lower() for word in cause.confirm)]
+    return failing
+
+
+def _verdict(findings: Sequence[Finding], cause: Cause) -> Verdict:
+    if _confirming(findings, cause):
         return Verdict.CONFIRMED
     ran = {f.check for f in findings if f.status.value == "pass"}
     if cause.checks and all(c in ran for c in cause.checks):
@@ -39,25 +47,31 @@ def _verdict(findings: Sequence[Finding], cause: Cause) -> Verdict:
 
 
 def apply_report(explanation: Explanation, report: Report) -> None:
-    """Give each cause its verdict from doctor's findings and re-rank: confirmed, undecided, ruled out."""
+    """Give each cause its verdict from doctor's findings and re-rank: confirmed, undecided, ruled out.
+
+    Failing findings that confirm no candidate are kept as ``other_findings``: doctor found them while
+    deciding, and they may be the real story.
+    """
     by_check: dict[str, list[Finding]] = {}
     for finding in report.findings:
         by_check.setdefault(finding.check, []).append(finding)
+    used: set[tuple[str, str]] = set()
     for cause in explanation.causes:
         findings = [f for c in cause.cause.checks for f in by_check.get(c, [])]
-        cause.findings = [CheckResult(f.check, f.status.value, f.summary, f.remediation) for f in findings]
+        cause.findings = [_result(f) for f in findings]
         cause.verdict = _verdict(findings, cause.cause) if cause.cause.checks else Verdict.UNDECIDED
         if cause.verdict is Verdict.CONFIRMED:
+            confirming = _confirming(findings, cause.cause)
+            used.update((f.check, f.summary) for f in confirming)
+            cause.confirming = [_result(f) for f in confirming]
             cause.score += CONFIRMED_BONUS
-            cause.reasons.insert(
-                0,
-                "confirmed on this machine: "
-                + "; ".join(
-                    f"{f.check} {f.status}: {f.summary}"
-                    for f in cause.findings
-                    if f.status in ("fail", "warn")
-                ),
-            )
+            checks = ", ".join(dict.fromkeys(f"{f.check} ({f.status.value})" for f in confirming))
+            cause.reasons.insert(0, f"confirmed on this machine by {checks}")
+    explanation.other_findings = [
+        CheckResult(f.check, f.status.value, f.summary, f.remediation)
+        for f in report.findings
+        if f.status.value in ("fail", "warn", "error") and (f.check, f.summary) not in used
+    ]
     order = {Verdict.CONFIRMED: 0, Verdict.UNDECIDED: 1, Verdict.NOT_CHECKED: 1, Verdict.RULED_OUT: 2}
     explanation.causes.sort(key=lambda c: (order[c.verdict], -round(c.score, 6)))
     explanation.mode = "live"

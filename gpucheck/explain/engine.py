@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -28,8 +29,23 @@ THRESHOLD = 0.3
 """A cause scoring at least this much counts as identified."""
 MAX_CAUSES = 6
 """Causes listed (the rest are dropped as noise)."""
-FAILURE_NEEDLES = ("traceback (most recent call last)", "error", "failed", "fatal", "exception")
-"""Generic failure words: a text with these but no recognised cause is 'unexplained'."""
+FAILURE_NEEDLES = (
+    "traceback (most recent call last)",
+    "error",
+    "failed",
+    "fatal",
+    "exception",
+    "segmentation fault",
+    "core dumped",
+    "cuda initialization:",
+)
+"""Generic failure words, found by needle first (linear), then confirmed on the line by ``FAILURE_LINE``."""
+FAILURE_LINE = re.compile(
+    r"Traceback \(most recent call last\)|\b[A-Z]\w{0,60}(?:Error|Exception)\b|\bERROR\b|\bFATAL\b|"
+    r"\b[Ee]rror:|\bError\b|\bfatal\b|\b[Ff]ailed\b|\bFAILED\b|Segmentation fault|core dumped|"
+    r"CUDA initialization:"
+)
+"""A failure line: ``RuntimeError``, ``ERROR``, ``error:``, ``failed``, ``core dumped`` (not ``0 errors``)."""
 
 
 class Verdict(str, Enum):
@@ -71,11 +87,16 @@ class RankedCause:
     findings: list[CheckResult] = field(default_factory=list)
     host_fix: str = ""
     """The fix rendered for the host by diagnose/advice.py (see fixes.py), when the cause has one."""
+    confirming: list[CheckResult] = field(default_factory=list)
+    """The doctor findings that confirmed this cause on this machine (live)."""
 
     @property
     def fix(self) -> str:
-        """A failing doctor finding's remediation, else the host-rendered fix, else the catalogue's fix."""
-        fixes = [f.remediation for f in self.findings if f.status in ("fail", "warn") and f.remediation]
+        """The confirming finding's remediation (doctor's, for this host), else the host-rendered fix.
+
+        Without either, the catalogue's generic fix.
+        """
+        fixes = [f.remediation for f in self.confirming if f.remediation]
         return " ".join(dict.fromkeys(fixes)) if fixes else (self.host_fix or self.cause.fix)
 
 
@@ -95,6 +116,8 @@ class Explanation:
     """Why the live checks could not run, when they could not."""
     host_note: str = ""
     """Set live when this machine's driver differs from the one the text shows."""
+    other_findings: list[CheckResult] = field(default_factory=list)
+    """Live: failing doctor findings of the deciding checks that confirm no candidate cause."""
 
     @property
     def identified(self) -> list[RankedCause]:
@@ -152,6 +175,8 @@ def _hit_facts(hit: Hit) -> list[Fact]:
             found.append(("driver.cuda", cuda))
         elif key == "dlerror" and ".so" in value:
             found.append(("library.missing", value.split(":")[0].strip()))
+        elif key == "requested" and "dlerror" not in hit.fields:
+            found.append(("library.missing", value))  # no dlerror quoted: the requested one is missing
     for event in parse_log_events(hit.window):
         if event.kind == "dlopen_failed":
             found.append(("library.missing", dlerror_library(event)))
@@ -170,7 +195,7 @@ def _unrecognised(text: InputText, hits: Sequence[Hit], limit: int = 8) -> list[
         while position != -1 and found < 200:
             index = text.line_of(position)
             found += 1
-            if index + 1 not in covered:
+            if index + 1 not in covered and FAILURE_LINE.search(text.line(index)):
                 lines.add(index)
             following = text.starts[index + 1] if index + 1 < len(text.starts) else len(text.lowered)
             position = text.lowered.find(needle, following)
@@ -211,9 +236,11 @@ def explain_text(text: InputText, catalogue: Catalogue | None = None) -> Explana
     hits = scan(catalogue, text)
     reading = read_pasted(text)
     facts = list(reading.facts)
+    seen = {(f.name, f.value, f.line) for f in facts}
     for hit in hits:
         for fact in _hit_facts(hit):
-            if fact not in facts:
+            if (fact.name, fact.value, fact.line) not in seen:
+                seen.add((fact.name, fact.value, fact.line))
                 facts.append(fact)
     facts.sort(key=lambda f: f.line)
     causes = rank(catalogue, hits, facts)

@@ -168,7 +168,7 @@ def _read_smi_xml(text: InputText, index: int, reading: Reading) -> None:
         reading.pasted.append(Pasted("nvidia-smi -q -x", index + 1, parser, "no closing </nvidia_smi_log>"))
         return
     block = text.text[begin : end + len("</nvidia_smi_log>")]
-    if "<!entity" in text.lowered[start:end]:
+    if "<!entity" in text.lowered[max(0, begin - 4096) : end]:  # a DOCTYPE above may declare entities
         reading.pasted.append(Pasted("nvidia-smi -q -x", index + 1, parser, "XML entities are not read"))
         return
     try:
@@ -304,7 +304,9 @@ def _read_tf_build_info(text: InputText, index: int, reading: Reading) -> None:
             value = f"{value[:-1]}.{value[-1]}"
         name = "tf.cuda" if match["key"] == "cuda_version" else "tf.cudnn"
         _fact(reading, text, index, name, value, "tf.sysconfig.get_build_info()")
-    if any(f.source == "tf.sysconfig.get_build_info()" for f in reading.facts):
+    if any(f.source == "tf.sysconfig.get_build_info()" for f in reading.facts) and not any(
+        p.kind == "tf build info" for p in reading.pasted
+    ):
         reading.pasted.append(Pasted("tf build info", index + 1, "gpucheck.explain.pasted (build info)"))
 
 
@@ -442,6 +444,7 @@ READERS: tuple[tuple[str, Reader], ...] = (
     ("cuda compilation tools, release", _read_nvcc),
     ("pytorch version", _read_collect_env),
     ("cuda_version", _read_tf_build_info),
+    ("cudnn_version", _read_tf_build_info),
     ("runtimes:", _read_docker_info),
     ("default runtime:", _read_docker_info),
     (" cdi: ", _read_docker_info),

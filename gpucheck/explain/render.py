@@ -16,6 +16,7 @@ from rich.text import Text
 from gpucheck import __version__
 from gpucheck.explain.engine import Explanation, RankedCause, Status, Verdict
 from gpucheck.explain.facts import FACT_NAMES
+from gpucheck.explain.text import quote
 
 SCHEMA_VERSION = 1
 VERDICT_LABEL = {
@@ -33,9 +34,14 @@ VERDICT_STYLE = {
 
 
 def decide_command(explanation: Explanation) -> str:
-    """The command the reporter should run to decide between the causes (empty when none applies)."""
+    """The command the reporter should run to decide between the causes.
+
+    A failure explain cannot place gets the whole of doctor; no failure, nothing.
+    """
     checks = explanation.checks_to_decide()
-    return f"gpucheck doctor --only {','.join(checks)}" if checks else ""
+    if checks:
+        return f"gpucheck doctor --only {','.join(checks)}"
+    return "gpucheck doctor" if explanation.status is Status.UNEXPLAINED else ""
 
 
 def headline(explanation: Explanation) -> str:
@@ -110,6 +116,10 @@ def to_json(explanation: Explanation, exit_code: int) -> dict[str, Any]:
         "decide": decide_command(explanation),
         "doctor_error": explanation.doctor_error,
         "host_note": explanation.host_note,
+        "other_findings": [
+            {"check": f.check, "status": f.status, "summary": f.summary, "remediation": f.remediation}
+            for f in explanation.other_findings
+        ],
     }
 
 
@@ -137,10 +147,9 @@ def render_console(explanation: Explanation, console: Console) -> None:
         console.print(line)
         for reason in cause.reasons[:4]:
             console.print(Text("   because ", style="dim").append(reason))
-        for finding in cause.findings:
-            console.print(
-                Text(f"   doctor {finding.check}: {finding.status} ", style="dim").append(finding.summary)
-            )
+        for finding in cause.confirming:
+            summary = quote(finding.summary)
+            console.print(Text(f"   doctor {finding.check} {finding.status}: ", style="dim").append(summary))
         console.print(Text("   fix: ", style="bold cyan").append(cause.fix, style="cyan"))
     if explanation.facts:
         console.print(Text("\nWhat the text establishes", style="bold cyan"))
@@ -171,6 +180,13 @@ def render_console(explanation: Explanation, console: Console) -> None:
         console.print(Text("\nFailure lines no signature covers", style="bold magenta"))
         for number, quoted in explanation.unrecognised:
             console.print(Text(f"  line {number:>5}  ", style="dim").append(quoted))
+    if explanation.other_findings:
+        console.print(Text("\nAlso failing on this machine", style="bold magenta"))
+        for finding in explanation.other_findings:
+            line = Text(f"  {finding.check} {finding.status}: ", style="dim").append(finding.summary)
+            if finding.remediation:
+                line.append("\n    fix: ", style="bold cyan").append(finding.remediation, style="cyan")
+            console.print(line)
     decide = decide_command(explanation)
     if explanation.host_note:
         console.print(Text("\n" + explanation.host_note, style="yellow"))
@@ -209,6 +225,20 @@ def _plain(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", text)
 
 
+def _fix_markdown(text: str) -> str:
+    """A fix with its backticked commands kept as code and everything between them escaped.
+
+    Fixes are gpucheck's own text (the catalogue's, advice's or doctor's), written with commands in backticks.
+    """
+    parts = re.split(r"(`[^`\n]{1,2000}`)", text)
+    return "".join(part if part.startswith("`") and part.endswith("`") else _plain(part) for part in parts)
+
+
+def _cell(text: str) -> str:
+    """A table cell: pipes escaped (GitHub tables split on them even inside code spans)."""
+    return text.replace("|", "\\|")
+
+
 def render_markdown(explanation: Explanation) -> str:
     """A Markdown report to paste back into the issue."""
     out = ["### gpucheck explain", "", f"**{_plain(headline(explanation))}**", ""]
@@ -224,13 +254,13 @@ def render_markdown(explanation: Explanation) -> str:
         )
         for reason in cause.reasons[:4]:
             out.append(f"   - because {_code(reason)}")
-        out.append(f"   - fix: {_code(cause.fix)}")
+        out.append(f"   - fix: {_fix_markdown(cause.fix)}")
     if explanation.facts:
         out += ["", "| line | fact | value | from |", "|---:|---|---|---|"]
         for fact in explanation.facts[:30]:
             out.append(
-                f"| {fact.line} | {_plain(FACT_NAMES.get(fact.name, fact.name))} | {_code(fact.value)} | "
-                f"{_plain(fact.source)} |"
+                f"| {fact.line} | {_plain(FACT_NAMES.get(fact.name, fact.name))} | "
+                f"{_cell(_code(fact.value))} | {_cell(_plain(fact.source))} |"
             )
     if explanation.hits:
         out += ["", "Recognised:"]

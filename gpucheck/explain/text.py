@@ -21,7 +21,8 @@ QUOTE_CHARS = 300
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[A-Za-z]")
 _QUOTES = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\uff1a", ":"))
 """Typographic quotes (and the full-width colon) forums substitute, mapped for needle search only."""
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters (C1 ``\x9b`` is an 8-bit CSI to some terminals), except tab and newline."""
 
 
 @dataclass(slots=True)

@@ -70,6 +70,7 @@ def test_failure_it_cannot_explain_exits_1_and_lists_what_it_saw(invoke, tmp_pat
     jsonschema.validate(doc, SCHEMA)
     assert doc["status"] == "unexplained" and doc["causes"] == []
     assert any("flux capacitor" in u["text"] for u in doc["unrecognised"])
+    assert doc["decide"] == "gpucheck doctor"
     assert any(p["kind"] == "nvidia-smi table" for p in doc["pasted"])
     console = invoke("explain", "--offline", _write(tmp_path, text))
     assert console.exit_code == 1
@@ -87,6 +88,8 @@ def test_markdown_output(invoke, tmp_path):
     assert result.exit_code == 0
     assert result.stdout.startswith("### gpucheck explain")
     assert "container_toolkit_missing" in result.stdout and "gpucheck doctor --only" in result.stdout
+    fix = next(line for line in result.stdout.splitlines() if line.strip().startswith("- fix:"))
+    assert "`sudo nvidia-ctk runtime configure --runtime=docker`" in fix and "`` " not in fix
 
 
 def test_console_output_leads_with_the_cause_and_the_deciding_command(invoke, tmp_path):
@@ -149,6 +152,9 @@ def test_live_mode_confirms_a_container_cause_on_a_host_without_the_toolkit(
     assert (top["id"], top["verdict"]) == ("container_toolkit_missing", "confirmed")
     assert [f["status"] for f in top["findings"]] == ["fail"]
     assert "nvidia-container-toolkit" in top["fix"]
+    confirmed = {f["check"] for c in doc["causes"] if c["verdict"] == "confirmed" for f in c["findings"]}
+    assert all(f["check"] not in {"container.toolkit"} for f in doc["other_findings"]), doc["other_findings"]
+    assert confirmed
 
 
 def test_live_checks_that_rule_every_cause_out_exit_1_and_flag_the_other_machine(
@@ -176,3 +182,31 @@ def test_live_checks_that_rule_every_cause_out_exit_1_and_flag_the_other_machine
     assert {c["verdict"] for c in doc["causes"]} == {"ruled_out"}
     assert doc["status"] == "unexplained" and result.exit_code == 1
     assert "470.86" in doc["host_note"] and "--offline" in doc["host_note"]
+
+
+def test_ordinary_log_words_are_not_failures(invoke, tmp_path):
+    text = "epoch 3: 0 errors, loss 0.1\nwrote stderr.log\nerror_rate=0.02\n"
+    result = invoke("explain", "--offline", "--json", _write(tmp_path, text))
+    assert (result.exit_code, result.json()["status"]) == (0, "no_failure")
+
+
+def test_a_shared_check_confirms_only_the_cause_its_finding_names(invoke, tmp_path, fake_bin, sysroot):
+    """driver.loaded fails on the F02 host; its remediation mentions mokutil, yet only the missing-module
+    cause is confirmed, and the undecided ones keep their own fixes."""
+    expected = materialise(SCENARIOS / "f02-driver-not-loaded", fake_bin, sysroot.root)
+    text = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n"
+    result = invoke(
+        "explain",
+        "--json",
+        "--sysroot",
+        str(sysroot.root),
+        "--skip",
+        "torch,tensorflow,framework,container",
+        _write(tmp_path, text),
+        env=expected["_env"],
+    )
+    causes = {c["id"]: c for c in result.json()["causes"]}
+    assert causes["driver_not_loaded"]["verdict"] == "confirmed"
+    assert causes["secure_boot_blocks_module"]["verdict"] == "undecided"
+    assert causes["nouveau_owns_gpu"]["fix"].startswith("Blacklist nouveau")
+    assert "dkms" not in causes["secure_boot_blocks_module"]["fix"]

@@ -64,7 +64,8 @@ def test_long_lines_are_read_only_up_to_the_cap():
 def test_markup_and_control_characters_are_shown_as_text():
     hostile = (
         "[bold red]RuntimeError[/]: [link=https://evil.example]CUDA error[/link]: no kernel image is "
-        "available for execution on the device \x1b]0;pwned\x07 `code` <script>alert(1)</script> |cell|\n"
+        "available for execution on the device \x1b]0;pwned\x07 \x9b2J `code` "
+        "<script>alert(1)</script> |cell|\n"
     )
     explanation = explain_text(clean(hostile.encode()))
     console = Console(record=True, width=200, color_system=None)
@@ -72,7 +73,7 @@ def test_markup_and_control_characters_are_shown_as_text():
     shown = console.export_text()
     assert "[bold red]RuntimeError[/]" in shown
     assert "[link=https://evil.example]" in shown
-    assert "\x1b" not in shown and "\x07" not in shown
+    assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
     markdown = render_markdown(explanation)
     assert "<script>" in markdown  # quoted ...
     outside_code = re.sub(r"(`+).*?\1", "", markdown)

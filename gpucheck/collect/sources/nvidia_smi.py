@@ -31,9 +31,9 @@ QUERY_FIELDS: tuple[str, ...] = (
     "persistence_mode", "compute_mode", "mig.mode.current", "ecc.mode.current",
     "ecc.errors.uncorrected.volatile.total", "ecc.errors.uncorrected.aggregate.total",
     "retired_pages.single_bit_ecc.count", "retired_pages.double_bit.count", "retired_pages.pending",
-    "remapped_rows.uncorrectable", "remapped_rows.pending", "remapped_rows.failure", "temperature.gpu",
-    "pstate", "utilization.gpu", "clocks_event_reasons.active", "pcie.link.gen.current", "pcie.link.gen.max",
-    "pcie.link.width.current", "pcie.link.width.max",
+    "remapped_rows.uncorrectable", "remapped_rows.pending", "remapped_rows.failure", "fan.speed",
+    "temperature.gpu", "pstate", "utilization.gpu", "clocks_event_reasons.active", "pcie.link.gen.current",
+    "pcie.link.gen.max", "pcie.link.width.current", "pcie.link.width.max",
 )
 """The ``--query-gpu`` fields gathered; their names are also the keys of NVML readings."""
 

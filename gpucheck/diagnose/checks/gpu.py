@@ -112,6 +112,13 @@ def _health(gpu: GpuInfo) -> Finding | None:
             f"Reset it when idle: `sudo nvidia-smi -r -i {gpu.index}` (or reboot).",
             evidence=EVIDENCE,
         )
+    if gpu.fan_error:
+        return warned(
+            f"{label}: the driver cannot read the fan (nvidia-smi prints ERR!): a failed fan or fan sensor",
+            "Check the fan and its cable; look for Xid errors (`sudo dmesg | grep -i -E 'NVRM|Xid'`) and "
+            f"watch the temperature under load (`nvidia-smi -i {gpu.index} -q -d TEMPERATURE`).",
+            evidence=EVIDENCE,
+        )
     hot = gpu.temperature_c is not None and gpu.slowdown_temp_c is not None
     if hot and gpu.temperature_c >= gpu.slowdown_temp_c - NEAR_SLOWDOWN_C:
         state = "is slowing down" if gpu.temperature_c >= gpu.slowdown_temp_c else "is about to slow down"
@@ -250,8 +257,10 @@ def check_pcie_link(facts: Facts) -> Iterable[Finding]:
     if reason:
         return [skipped(reason)]
     gpus = facts.of(gpu_inventory)
-    if is_wsl2(facts.evidence) or all(g.pcie_width_max is None and g.pcie_gen_max is None for g in gpus):
-        return [skipped("the driver does not report PCIe link state here")]
+    if is_wsl2(facts.evidence):
+        return [skipped("WSL2: the Windows driver does not report PCIe link state to Linux")]
+    if all(g.pcie_width_max is None and g.pcie_gen_max is None for g in gpus):
+        return [skipped("no PCIe link reading: the driver, or the nvidia-smi form it answered, reports none")]
     reported = [g for g in gpus if g.pcie_width_max is not None or g.pcie_gen_max is not None]
     unjudged = [g for g in reported if _below_max(g) and _judgeable(g) is not None]
     problems = [f for f in (_link(g) for g in reported if g not in unjudged) if f is not None]

@@ -44,10 +44,12 @@ def install_finding(report: WorkerReport, install: str) -> Finding:
     if report.state == "ok":
         version = report.get("build", "version") or "?"
         seconds = report.get("import", "seconds")
+        timings = report.get("timings") if isinstance(report.get("timings"), dict) else {}
+        steps = {k: v for k, v in timings.items() if isinstance(v, (int, float))}
         return passed(
             f"{name} {version} imports in {seconds} s with {report.python}",
             evidence=report.evidence,
-            data={**data, "version": version},
+            data={**data, "version": version, **({"timings": steps} if steps else {})},
         )
     if report.state == "not_installed":
         return skipped(

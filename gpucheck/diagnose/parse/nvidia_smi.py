@@ -105,6 +105,7 @@ _XML_FIELDS: dict[str, tuple[str, ...]] = {
     "remapped_rows.uncorrectable": ("remapped_rows/remapped_row_unc",),
     "remapped_rows.pending": ("remapped_rows/remapped_row_pending",),
     "remapped_rows.failure": ("remapped_rows/remapped_row_failure",),
+    "fan.speed": ("fan_speed",),
     "temperature.gpu": ("temperature/gpu_temp",),
     "temperature.gpu.slowdown": ("temperature/gpu_temp_slow_threshold",),
     "pstate": ("performance_state",),
@@ -265,6 +266,7 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "remapped_rows.uncorrectable": ("Remapped Rows/Uncorrectable Error",),
     "remapped_rows.pending": ("Remapped Rows/Pending",),
     "remapped_rows.failure": ("Remapped Rows/Remapping Failure Occurred",),
+    "fan.speed": ("Fan Speed",),
     "temperature.gpu": ("Temperature/GPU Current Temp",),
     "temperature.gpu.slowdown": ("Temperature/GPU Slowdown Temp",),
     "pstate": ("Performance State",),
@@ -341,3 +343,66 @@ def _first_text(flat: dict[str, str], paths: tuple[str, ...]) -> str | None:
             return value
         found = found or value
     return found
+
+
+_TABLE_GPU = re.compile(r"^ *(\d{1,3}) +(\S.{0,60}?) +(On|Off|WDDM|TCC|N/A) *$")
+_TABLE_BUS = re.compile(r"^ *([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]) +\S+ *$")
+_TABLE_STATE = re.compile(r"^ *(\S+) +(\S+) +(P\d{1,2}|ERR!|N/A)(?= |$)")
+_TABLE_MEMORY = re.compile(r"(\d+)MiB */ *(\d+)MiB")
+_TABLE_USE = re.compile(r"^ *(\S+) +(\S.{0,20}?) *$")
+_COMPUTE_MODES = {"Default": "Default", "E. Process": "Exclusive_Process", "E. Thread": "Exclusive_Thread",
+                  "Prohibited": "Prohibited"}
+"""The table's abbreviations of the compute mode → the names ``--query-gpu`` prints."""
+_MAX_CELL = 120
+"""Table cells longer than this are not nvidia-smi's (every pattern here runs on one short cell)."""
+
+
+def parse_table_gpus(text: str) -> tuple[dict[str, str], ...]:
+    """Per-GPU readings from the plain ``nvidia-smi`` table, for when no query form answered.
+
+    Each GPU is two boxed lines (three from R450 on): ``| 0  <name>  Off | <bus id> Off | <ECC> |``,
+    ``| <fan> <temp> <P-state> <power> | <used>MiB / <total>MiB | <util> <compute mode> |``, the MIG mode.
+    Names are cut by the table's width (``NVIDIA GeForce ...``); values are under ``--query-gpu`` names.
+    """
+    gpus: list[dict[str, str]] = []
+    line_of_gpu = 0
+    for line in text.splitlines():
+        cells = line.split("|")
+        if len(cells) != 5 or any(len(c) > _MAX_CELL for c in cells):
+            line_of_gpu = 0
+            continue
+        first, second, third = cells[1], cells[2], cells[3]
+        head, bus = _TABLE_GPU.match(first), _TABLE_BUS.match(second)
+        if head and bus:
+            mode = head.group(3)
+            gpu = {"index": head.group(1), "name": head.group(2), "pci.bus_id": bus.group(1)}
+            if third.strip().isdigit():  # NOTE: in MIG mode this cell shows the ECC mode ("On"), not a count
+                gpu["ecc.errors.uncorrected.volatile.total"] = third.strip()
+            if mode in ("WDDM", "TCC"):
+                gpu["driver_model.current"] = mode
+            else:
+                gpu["persistence_mode"] = {"On": "Enabled", "Off": "Disabled"}.get(mode, mode)
+            gpus.append(gpu)
+            line_of_gpu = 1
+            continue
+        if line_of_gpu == 1:
+            _table_second_line(gpus[-1], first, second, third)
+            line_of_gpu = 2
+        elif line_of_gpu == 2:
+            if third.strip() and not first.strip() and not second.strip():
+                gpus[-1]["mig.mode.current"] = third.strip()
+            line_of_gpu = 0
+    return tuple(gpus)
+
+
+def _table_second_line(gpu: dict[str, str], first: str, second: str, third: str) -> None:
+    state, memory, use = _TABLE_STATE.match(first), _TABLE_MEMORY.search(second), _TABLE_USE.match(third)
+    if state:
+        gpu["fan.speed"] = state.group(1)
+        gpu["temperature.gpu"] = state.group(2)
+        gpu["pstate"] = state.group(3)
+    if memory:
+        gpu["memory.total"] = memory.group(2)
+    if use:
+        gpu["utilization.gpu"] = use.group(1)
+        gpu["compute_mode"] = _COMPUTE_MODES.get(use.group(2).strip(), use.group(2).strip())
