@@ -146,12 +146,14 @@ def _health_read(gpus: tuple[GpuInfo, ...]) -> str:
     parts = []
     ecc = [g for g in gpus if _count(g.ecc_uncorrected) is not None]
     parts.append(
-        f"no uncorrected ECC errors since the driver loaded{_on(gpus, ecc)}" if ecc
+        f"no uncorrected ECC errors since the driver loaded{_on(gpus, ecc)}"
+        if ecc
         else "ECC error counts not reported"
     )
     pending = [g for g in gpus if g.retired_pages_pending is not None or g.remapped_rows_pending is not None]
     parts.append(
-        f"no pending page retirement or row remapping{_on(gpus, pending)}" if pending
+        f"no pending page retirement or row remapping{_on(gpus, pending)}"
+        if pending
         else "page retirement and row remapping not reported"
     )
     temps = [g.temperature_c for g in gpus if g.temperature_c is not None]

@@ -94,10 +94,12 @@ _XML_FIELDS: dict[str, tuple[str, ...]] = {
     "virtualization_mode": ("gpu_virtualization_mode/virtualization_mode",),
     "ecc.mode.current": ("ecc_mode/current_ecc",),
     "ecc.errors.uncorrected.volatile.total": (
-        "ecc_errors/volatile/dram_uncorrectable", "ecc_errors/volatile/double_bit/total",
+        "ecc_errors/volatile/dram_uncorrectable",
+        "ecc_errors/volatile/double_bit/total",
     ),
     "ecc.errors.uncorrected.aggregate.total": (
-        "ecc_errors/aggregate/dram_uncorrectable", "ecc_errors/aggregate/double_bit/total",
+        "ecc_errors/aggregate/dram_uncorrectable",
+        "ecc_errors/aggregate/double_bit/total",
     ),
     "retired_pages.single_bit_ecc.count": ("retired_pages/multiple_single_bit_retirement/retired_count",),
     "retired_pages.double_bit.count": ("retired_pages/double_bit_retirement/retired_count",),
@@ -251,10 +253,12 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "virtualization_mode": ("GPU Virtualization Mode/Virtualization Mode",),
     "ecc.mode.current": ("ECC Mode/Current",),
     "ecc.errors.uncorrected.volatile.total": (
-        "ECC Errors/Volatile/DRAM Uncorrectable", "ECC Errors/Volatile/Double Bit/Total",
+        "ECC Errors/Volatile/DRAM Uncorrectable",
+        "ECC Errors/Volatile/Double Bit/Total",
     ),
     "ecc.errors.uncorrected.aggregate.total": (
-        "ECC Errors/Aggregate/DRAM Uncorrectable", "ECC Errors/Aggregate/Double Bit/Total",
+        "ECC Errors/Aggregate/DRAM Uncorrectable",
+        "ECC Errors/Aggregate/Double Bit/Total",
     ),
     "retired_pages.single_bit_ecc.count": ("Retired Pages/Single Bit ECC",),
     "retired_pages.double_bit.count": ("Retired Pages/Double Bit ECC",),
@@ -350,8 +354,12 @@ _TABLE_BUS = re.compile(r"^ *([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0
 _TABLE_STATE = re.compile(r"^ *(\S+) +(\S+) +(P\d{1,2}|ERR!|N/A)(?= |$)")
 _TABLE_MEMORY = re.compile(r"(\d+)MiB */ *(\d+)MiB")
 _TABLE_USE = re.compile(r"^ *(\S+) +(\S.{0,20}?) *$")
-_COMPUTE_MODES = {"Default": "Default", "E. Process": "Exclusive_Process", "E. Thread": "Exclusive_Thread",
-                  "Prohibited": "Prohibited"}
+_COMPUTE_MODES = {
+    "Default": "Default",
+    "E. Process": "Exclusive_Process",
+    "E. Thread": "Exclusive_Thread",
+    "Prohibited": "Prohibited",
+}
 """The table's abbreviations of the compute mode → the names ``--query-gpu`` prints."""
 _MAX_CELL = 120
 """Table cells longer than this are not nvidia-smi's (every pattern here runs on one short cell)."""
