@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.cli.help_text import examples
 from gpucheck.report.theme import THEME
 
 if TYPE_CHECKING:  # NOTE: the bench modules import torch (~2.5 s); only bench-smoke itself pays for that.
@@ -248,4 +249,5 @@ def register(app: typer.Typer) -> None:
     app.command(
         "bench-smoke",
         help="Train PPO on CartPole-v1 on cpu / gpu / split / gpu-env and say where the GPU starts to win.",
+        epilog=examples("bench-smoke"),
     )(bench_smoke_command)

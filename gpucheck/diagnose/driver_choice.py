@@ -2,9 +2,8 @@
 
 The facts come from the knowledge tables (``gpu_generations``, ``cuda_drivers``): Blackwell and Grace
 Hopper need the open kernel modules, Maxwell/Pascal/Volta cannot use them and stop at R580.
-``render_driver_install`` turns a choice into the command for an Ubuntu-style host. It is the single place
-that spells package names, so the host-specific renderer (``gpucheck.diagnose.advice``, issue 9) can
-replace it in one edit.
+``render_driver_install`` hands a choice to ``gpucheck.diagnose.advice``, which renders the command for the
+host it will run on (package manager, container → on the host, WSL2 → in Windows).
 """
 
 from __future__ import annotations
@@ -12,8 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gpucheck.diagnose import advice
+from gpucheck.diagnose.host import Host
 from gpucheck.knowledge import load
 from gpucheck.knowledge.load import Architecture, NewerThanTable
+
+TOOLKIT_FAMILIES = ("apt", "dnf", "zypper")
+"""Families whose NVIDIA CUDA repository packages each toolkit release as ``cuda-toolkit-X-Y``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +86,26 @@ def choose_driver(needed: str | None, gpus: Sequence[tuple[str, str | None]] = (
     return DriverChoice(branch, open_modules, needed if needed and "." in needed else None, tuple(limits))
 
 
-def driver_packages(choice: DriverChoice) -> str:
-    """The Ubuntu driver package for a choice (``nvidia-driver-580-open``), or both flavours when unknown."""
-    if choice.open_modules is True:
-        return f"nvidia-driver-{choice.branch}-open"
-    if choice.open_modules is False:
-        return f"nvidia-driver-{choice.branch}"
-    return f"nvidia-driver-{choice.branch}-open"
-
-
-def render_driver_install(choice: DriverChoice) -> str:
-    """The install command for an Ubuntu host, plus a note for other hosts and for unknown GPUs."""
-    package = driver_packages(choice)
-    text = f"Ubuntu `sudo apt-get install {package} && sudo reboot`"
-    if choice.open_modules is None:
+def render_driver_install(choice: DriverChoice, host: Host | None = None, why: str = "") -> str:
+    """The install command for a choice on this host (``gpucheck.diagnose.advice`` renders it)."""
+    host = host if host is not None else Host()
+    limits = f" ({'; '.join(choice.limits)})" if choice.limits else ""
+    text = advice.driver_install(host, str(choice.branch), open_modules=choice.open_modules, why=why + limits)
+    if choice.open_modules is None and not host.wsl2:
         text += (
-            f" (open kernel modules, Turing or newer; Maxwell, Pascal and Volta GPUs need "
-            f"`nvidia-driver-{min(choice.branch, 580)}`)"
+            " GPUs unknown: Blackwell and Grace Hopper need the open kernel modules (the `-open` packages, "
+            "NVIDIA's default for Turing and newer); Maxwell, Pascal and Volta need the proprietary ones and "
+            f"a branch no newer than R{load.legacy_last_branch()}."
         )
-    text += "; other distributions: https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
     return text
+
+
+def toolkit_install(release: str, host: Host | None = None) -> str:
+    """The install command for the CUDA ``release`` toolkit (NVIDIA's ``cuda-toolkit-X-Y`` packages)."""
+    package = f"cuda-toolkit-{release.replace('.', '-')}"
+    return advice.install_packages(
+        host if host is not None else Host(), {f: [package] for f in TOOLKIT_FAMILIES}
+    )
 
 
 def describe(choice: DriverChoice) -> str:

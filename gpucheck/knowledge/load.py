@@ -315,6 +315,11 @@ def architecture_of(
     return None
 
 
+def legacy_last_branch() -> int:
+    """The last driver branch of the architectures the open kernel modules cannot drive (R580)."""
+    return max(a.last_branch for a in architectures() if a.open_modules == "unsupported" and a.last_branch)
+
+
 def product_of(name: str | None = None, pci_device_id: int | None = None) -> Product | None:
     """The product row a GPU matches by PCI device id or by name, or None."""
     for product in products():

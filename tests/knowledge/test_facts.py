@@ -88,7 +88,9 @@ def test_blackwell_and_grace_hopper_get_the_open_kernel_modules():
     for gpu in (RTX5090, GH200):
         choice = choose_driver("580.65.06", [(gpu[0], gpu[1])])
         assert choice.open_modules is True
-        assert "sudo apt-get install nvidia-driver-580-open" in render_driver_install(choice)
+        assert "Debian/Ubuntu: `sudo apt-get install -y nvidia-driver-580-open`" in render_driver_install(
+            choice
+        )
 
 
 def test_pascal_stops_at_r580_and_gets_the_proprietary_modules():
@@ -96,7 +98,8 @@ def test_pascal_stops_at_r580_and_gets_the_proprietary_modules():
     choice = choose_driver("595.45.04", [(GTX1080[0], GTX1080[1])])
     assert choice.branch == 580 and choice.open_modules is False
     assert "Pascal GPUs stop at driver branch R580 (and CUDA 12.9)" in choice.limits[0]
-    assert "sudo apt-get install nvidia-driver-580 " in render_driver_install(choice)
+    text = render_driver_install(choice)
+    assert "Debian/Ubuntu: `sudo apt-get install -y nvidia-driver-580`" in text and "580-open" not in text
 
 
 def test_cuda_13_cannot_build_for_pascal():
@@ -104,7 +107,7 @@ def test_cuda_13_cannot_build_for_pascal():
     (result,) = _all(ev, "compat.toolkit_arch")
     assert result.status is Status.WARN
     assert "cannot build for it (CUDA 12.9 is the last release that can)" in result.summary
-    assert "`sudo apt-get install cuda-toolkit-12-9`" in result.remediation
+    assert "`sudo apt-get install -y cuda-toolkit-12-9`" in result.remediation
 
 
 def fixture_nvcc_13_0() -> str:
@@ -184,3 +187,32 @@ def test_container_facts():
     )
     assert facts["docker_rootless_cdi_dirs"].since == "29.3.0"
     assert facts["docker_gpus_via_cdi"].holds_for(None) is None
+
+
+def test_a_torch_newer_than_the_table_is_not_told_to_downgrade():
+    torch_report = fixture("torch_cpu_worker.json").replace('"2.13.0+cpu"', '"2.15.0+cpu"')
+    ev = framework_evidence(torch=worker_run(TORCH, torch_report), system=nvml("580.95.05", 13000, [RTX3090]))
+    result = one(ev, "framework.cpu_build")
+    assert "torch 2.15.0 is newer than this gpucheck's torch_wheels table" in result.remediation
+    assert "torch==2.14" not in result.remediation
+
+
+def test_the_driver_choice_is_rendered_for_the_host_it_runs_on():
+    from gpucheck.diagnose.host import Host
+
+    choice = choose_driver("580.65.06", [(RTX5090[0], RTX5090[1])])
+    ubuntu = render_driver_install(choice, Host(family="apt", distro_id="ubuntu", root=False))
+    assert "`sudo apt-get install -y nvidia-driver-580-open`" in ubuntu and "dnf" not in ubuntu
+    container = render_driver_install(choice, Host(family="apt", distro_id="ubuntu", container="docker"))
+    assert container.startswith("On the host, not inside this docker container")
+    assert "In Windows" in render_driver_install(choice, Host(family="apt", wsl2=True))
+
+
+def test_wsl2_toolkit_advice_follows_the_windows_driver():
+    from gpucheck.diagnose.checks.wsl import _wsl_toolkit
+    from gpucheck.diagnose.facts import Facts
+
+    # a Windows 565 driver reports CUDA 12.7, which was never released: the toolkit to install is 12.6
+    assert _wsl_toolkit(Facts(host("566.03", 12070, [RTX3090]), {})).startswith("`cuda-toolkit-12-6`")
+    assert _wsl_toolkit(Facts(host("596.36", 13020, [RTX3090]), {})).startswith("`cuda-toolkit-13-2`")
+    assert "cuda-toolkit-12-x" not in _wsl_toolkit(Facts(host("596.36", 13020, [RTX3090]), {}))

@@ -16,9 +16,15 @@ from gpucheck.diagnose.cuda_compat import (
     min_driver_for_cuda,
     min_driver_for_major,
 )
-from gpucheck.diagnose.driver_choice import cannot_judge, choose_driver, describe, render_driver_install
+from gpucheck.diagnose.driver_choice import (
+    cannot_judge,
+    choose_driver,
+    render_driver_install,
+    toolkit_install,
+)
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.toolkits import active_toolkit
@@ -27,11 +33,11 @@ from gpucheck.knowledge import load
 EVIDENCE = ("nvml", "nvcc_candidates")
 
 
-def _toolkit_package(cuda: str) -> str:
-    """The toolkit a driver fully supports, as the apt package and PATH line (a real release: 12.7 → 12.6)."""
+def _toolkit_package(facts: Facts, cuda: str) -> str:
+    """The toolkit a driver fully supports, installed and put on PATH (a real release: 12.7 → 12.6)."""
     release = load.newest_real_release_at_most(cuda) or cuda
     return (
-        f"`sudo apt-get install cuda-toolkit-{release.replace('.', '-')}` and "
+        f"{toolkit_install(release, facts.of(detect_host))}, then "
         f"`export PATH=/usr/local/cuda-{release}/bin:$PATH`"
     )
 
@@ -40,7 +46,8 @@ def _upgrade(facts: Facts, needed: str | None) -> str:
     """The driver upgrade for a toolkit that needs driver ``needed``, sized for these GPUs."""
     gpus = [(g.name, g.compute_capability) for g in facts.of(gpu_inventory)]
     choice = choose_driver(needed, gpus)
-    return f"Upgrade to {describe(choice)}: {render_driver_install(choice)}"
+    floor = f" (≥ {choice.minimum})" if choice.minimum else ""
+    return render_driver_install(choice, facts.of(detect_host), why=floor)
 
 
 def _driver_max(info) -> str | None:
@@ -90,7 +97,7 @@ def check_toolkit_driver(facts: Facts) -> Finding:
             f"{data['driver_max_cuda'] or '?'}: PTX built by this toolkit cannot be JIT-compiled and "
             "features "
             f"that need a newer driver fail (full support needs ≥ {needed})",
-            _upgrade(facts, needed) + ".",
+            _upgrade(facts, needed),
             evidence=EVIDENCE,
             data=data,
         )
@@ -99,7 +106,7 @@ def check_toolkit_driver(facts: Facts) -> Finding:
     if support is Support.UNKNOWN_CUDA:
         return skipped(f"CUDA {toolkit.version} is older than every release in gpucheck's table")
     downgrade = (
-        f"; or use a toolkit this driver supports: {_toolkit_package(data['driver_max_cuda'])}"
+        f" Or use a toolkit this driver supports: {_toolkit_package(facts, data['driver_max_cuda'])}."
         if (data["driver_max_cuda"])
         else ""
     )
@@ -107,7 +114,7 @@ def check_toolkit_driver(facts: Facts) -> Finding:
         f"driver {info.version} supports CUDA ≤ {data['driver_max_cuda'] or '?'}, but the toolkit on PATH is "
         f"CUDA {toolkit.version} (needs driver ≥ {needed}): programs fail with `CUDA driver version is "
         "insufficient for CUDA runtime version`",
-        _upgrade(facts, needed) + downgrade + ".",
+        _upgrade(facts, needed) + downgrade,
         evidence=EVIDENCE,
         data=data,
     )
@@ -184,7 +191,7 @@ def check_toolkit_arch(facts: Facts) -> list[Finding]:
                     f"{arch.last_cuda} is the last release that can): nvcc fails with `Unsupported gpu "
                     f"architecture 'compute_{gpu.compute_capability.replace('.', '')}'`",
                     f"Install a toolkit that still builds for {arch.name}: "
-                    f"{_toolkit_package(arch.last_cuda)}",
+                    f"{_toolkit_package(facts, arch.last_cuda)}",
                     evidence=EVIDENCE,
                     data={"toolkit": toolkit.version, "architecture": arch.name, "last_cuda": arch.last_cuda},
                 )

@@ -11,13 +11,15 @@ from collections.abc import Iterator
 
 from gpucheck.diagnose.checks.container_advice import (
     CONFIGURE,
-    INSTALL_TOOLKIT,
-    NVML_LIBRARY,
     PERSISTENCE,
     RESTART,
+    install_toolkit,
+    nvml_library,
+    reinstall_toolkit,
 )
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.host import Host, detect_host
 from gpucheck.diagnose.parse.container_toolkit import ParseError, parse_cli_info, toolkit_facts
 from gpucheck.diagnose.parse.daemon_json import (
     ConfigFile,
@@ -104,15 +106,14 @@ def check_toolkit(facts: Facts) -> Finding:
         return failed(
             "Docker is installed but the NVIDIA Container Toolkit is not: `docker run --gpus all` fails with "
             "'could not select device driver \"\" with capabilities: [[gpu]]'",
-            INSTALL_TOOLKIT,
+            install_toolkit(facts.of(detect_host)),
             evidence=keys,
             data=data,
         )
     return warned(
         f"the NVIDIA Container Toolkit is incomplete: {', '.join(missing)} not found "
         f"({versions or 'no versions'})",
-        "sudo apt-get install --reinstall -y nvidia-container-toolkit nvidia-container-toolkit-base "
-        "libnvidia-container-tools libnvidia-container1",
+        reinstall_toolkit(facts.of(detect_host)),
         evidence=keys,
         data=data,
     )
@@ -140,7 +141,9 @@ def check_cli_info(facts: Facts) -> Finding:
         )
     text = f"{run.stderr}\n{run.stdout}".strip()
     kind, _ = classify_smoke_error(text)
-    remedy = {SmokeFailure.NVML_NOT_LOADABLE: NVML_LIBRARY, SmokeFailure.DRIVER_TIMEOUT: PERSISTENCE}.get(
+    host = facts.of(detect_host)
+    known = {SmokeFailure.NVML_NOT_LOADABLE: nvml_library(host), SmokeFailure.DRIVER_TIMEOUT: PERSISTENCE}
+    remedy = known.get(
         kind, "Run `sudo nvidia-container-cli -k -d /dev/tty info` for libnvidia-container's full log"
     )
     if run.timed_out:
@@ -244,11 +247,11 @@ def check_nvidia_runtime(facts: Facts) -> Finding:
         if entry.runtime_type:
             return passed(f"runtimes.nvidia uses runtimeType {entry.runtime_type}", evidence=keys)
         return skipped("runtimes.nvidia has no path (see container.daemon_json)")
-    return _runtime_path_finding(file, entry, facts.of(docker_config_facts), keys)
+    return _runtime_path_finding(file, entry, facts.of(docker_config_facts), keys, facts.of(detect_host))
 
 
 def _runtime_path_finding(
-    file: ConfigFile, entry: RuntimeEntry, config: DockerConfigFacts, keys: tuple[str, ...]
+    file: ConfigFile, entry: RuntimeEntry, config: DockerConfigFacts, keys: tuple[str, ...], host: Host
 ) -> Finding:
     """A defined nvidia runtime: its path resolves, and its arguments are where dockerd reads them."""
     path = entry.path or ""
@@ -263,8 +266,8 @@ def _runtime_path_finding(
         return failed(
             f"runtimes.nvidia.path {path!r} in {file.path} {where}: containers fail with "
             f"'exec: \"{path}\": executable file not found in $PATH'",
-            f"{INSTALL_TOOLKIT}; or set the absolute path: gpucheck setup docker --runtime-path "
-            "/usr/bin/nvidia-container-runtime --apply",
+            f"{install_toolkit(host)}; or set the absolute path: gpucheck setup docker "
+            "--runtime-path /usr/bin/nvidia-container-runtime --apply",
             evidence=keys,
             data=data,
         )

@@ -14,10 +14,12 @@ from gpucheck.diagnose.checks.container_advice import (
     GENERATE_CDI,
     RESTART,
     START_DOCKER,
+    reinstall_toolkit,
     smoke_remedy,
 )
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.host import Host, detect_host
 from gpucheck.diagnose.parse.cdi import CdiFacts, cdi_facts
 from gpucheck.diagnose.parse.container_toolkit import toolkit_facts
 from gpucheck.diagnose.parse.docker_daemon import (
@@ -179,7 +181,7 @@ def check_cdi(facts: Facts) -> Iterator[Finding]:
     keys = ("cdi_spec_dirs",) + tuple(f"file:{f.path}" for f in cdi.files)
     cdi_on = bool(live.cdi_spec_dirs) or bool(config and config.config and config.config.cdi_enabled)
     gpus = cdi.devices("nvidia.com/gpu")
-    problems = list(_cdi_problems(cdi, keys))
+    problems = list(_cdi_problems(cdi, keys, facts.of(detect_host)))
     yield from problems
     if gpus:
         yield passed(
@@ -211,7 +213,7 @@ def check_cdi(facts: Facts) -> Iterator[Finding]:
         )
 
 
-def _cdi_problems(cdi: CdiFacts, keys: tuple[str, ...]) -> Iterator[Finding]:
+def _cdi_problems(cdi: CdiFacts, keys: tuple[str, ...], host: Host) -> Iterator[Finding]:
     """Specs that do not parse, and hooks they name that are not there."""
     for spec in (f for f in cdi.files if f.error):
         yield failed(
@@ -224,7 +226,7 @@ def _cdi_problems(cdi: CdiFacts, keys: tuple[str, ...]) -> Iterator[Finding]:
         yield failed(
             f"CDI hooks named by the specs do not exist or are not executable: {', '.join(missing)}; "
             "containers using these devices fail to start",
-            f"sudo apt-get install --reinstall -y nvidia-container-toolkit, then {GENERATE_CDI}",
+            f"{reinstall_toolkit(host)}, then {GENERATE_CDI}",
             evidence=keys,
             data={"missing_hooks": missing},
         )
@@ -248,7 +250,9 @@ def check_smoke(facts: Facts) -> Iterator[Finding]:
     elif facts.of(live_daemon).error_kind is not None and result.failure is SmokeFailure.OTHER:
         yield skipped("the Docker daemon could not be reached (see container.daemon)", evidence=keys)
     else:
-        cause, remedy = smoke_remedy(result.failure or SmokeFailure.OTHER, result.detail, result.image)
+        cause, remedy = smoke_remedy(
+            result.failure or SmokeFailure.OTHER, result.detail, result.image, facts.of(detect_host)
+        )
         yield failed(
             f"`nvidia-smi` in {result.image} with --gpus all failed: {cause}. Error: {result.message}",
             remedy,

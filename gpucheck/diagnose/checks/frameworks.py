@@ -22,9 +22,10 @@ from gpucheck.diagnose.cuda_compat import (
     min_driver_for_cuda,
     min_driver_for_major,
 )
-from gpucheck.diagnose.driver_choice import cannot_judge, choose_driver, describe, render_driver_install
+from gpucheck.diagnose.driver_choice import cannot_judge, choose_driver, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.parse.framework_logs import cuda_from_found_version, events_of, tuple_version
 from gpucheck.diagnose.parse.framework_workers import WorkerReport, tf_worker, torch_worker
@@ -100,7 +101,8 @@ def _build_cuda(report: WorkerReport) -> str | None:
 def _driver_fix(facts: Facts, needed: str | None) -> str:
     gpus = [(g.name, g.compute_capability) for g in facts.of(gpu_inventory)]
     choice = choose_driver(needed, gpus)
-    return f"Upgrade to {describe(choice)}: {render_driver_install(choice)}"
+    floor = f" (≥ {choice.minimum})" if choice.minimum else ""
+    return render_driver_install(choice, facts.of(detect_host), why=floor)
 
 
 def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
@@ -114,7 +116,7 @@ def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
             return failed(
                 f"{report.framework} is built for CUDA {cuda}; it reports the driver supports only "
                 f"CUDA {found}",
-                _driver_fix(facts, min_driver_for_major(cuda)) + ".",
+                _driver_fix(facts, min_driver_for_major(cuda)),
                 evidence=report.evidence,
             )
         return skipped("no driver version to compare with", evidence=report.evidence)
@@ -147,7 +149,7 @@ def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
         f"{report.framework} {report.get('build', 'version')} is built for CUDA {cuda}, but driver "
         f"{driver.version} supports only CUDA {driver.cuda_version}"
         + (f' (torch: "{too_old[0].line[:120]}")' if too_old else ""),
-        f"{_driver_fix(facts, needed if isinstance(needed, str) else None)}; or install a build for the "
+        f"{_driver_fix(facts, needed if isinstance(needed, str) else None)} Or install a build for the "
         f"driver's CUDA: {alternative}",
         evidence=_evidence(facts, report),
         data={"build_cuda": cuda, "driver": driver.version},

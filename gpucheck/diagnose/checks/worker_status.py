@@ -7,9 +7,12 @@ is a ``skip`` with the install command; an import that raised is a ``fail`` with
 
 from __future__ import annotations
 
-from gpucheck.diagnose.driver_choice import choose_driver, describe, render_driver_install
+import shlex
+
+from gpucheck.diagnose.driver_choice import cannot_judge, choose_driver, describe, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.parse.framework_workers import WorkerReport
 from gpucheck.diagnose.wheels import (
@@ -43,10 +46,12 @@ def install_finding(report: WorkerReport, install: str) -> Finding:
     if report.state == "ok":
         version = report.get("build", "version") or "?"
         seconds = report.get("import", "seconds")
+        timings = report.get("timings") if isinstance(report.get("timings"), dict) else {}
+        steps = {k: v for k, v in timings.items() if isinstance(v, (int, float))}
         return passed(
             f"{name} {version} imports in {seconds} s with {report.python}",
             evidence=report.evidence,
-            data={**data, "version": version},
+            data={**data, "version": version, **({"timings": steps} if steps else {})},
         )
     if report.state == "not_installed":
         return skipped(
@@ -135,8 +140,14 @@ def torch_install_for_host(facts: Facts, python: str, version: str | None = None
     driver, gpus = facts.of(driver_info), facts.of(gpu_inventory)
     if not gpus or not driver.version:
         spec = f"torch=={version.split('+')[0]}" if version else "torch"
-        return f"`{python} -m pip install '{spec}' --index-url {torch_index_url('cpu')}`"
+        return f"`{python} -m pip install {shlex.quote(spec)} --index-url {torch_index_url('cpu')}`"
     capabilities = host_capabilities(facts)
+    known = load.torch_series(version) if version else None
+    if isinstance(known, load.NewerThanTable):
+        return (
+            f"{cannot_judge(known, 'which CUDA wheel of it fits this driver and these GPUs')}; PyTorch's own "
+            "selector lists its wheels: https://pytorch.org/get-started/locally/"
+        )
     series = load.release_of(version.split("+")[0]) if version else None
     pick = torch_wheel_for(driver.version, capabilities, prefer_series=series)
     if pick is not None:
@@ -155,7 +166,7 @@ def torch_install_for_host(facts: Facts, python: str, version: str | None = None
     return (
         f"no PyTorch CUDA wheel for these GPUs runs on driver {driver.version} "
         f"(CUDA {driver.cuda_version}): "
-        f"upgrade to {describe(choice)} ({render_driver_install(choice)}), then `{command}`"
+        f"{render_driver_install(choice, facts.of(detect_host))} Then `{command}`"
     )
 
 
@@ -171,7 +182,7 @@ def tf_install_for_host(
         choice = choose_driver(load.tf_min_driver(), [(g.name, g.compute_capability) for g in gpus])
         return (
             f"no TensorFlow with pip CUDA libraries runs on driver {driver.version}: upgrade to "
-            f"{describe(choice)} ({render_driver_install(choice)}), then "
+            f"{describe(choice)}. {render_driver_install(choice, facts.of(detect_host))} Then "
             f"`{tf_gpu_install_command(python, None, None, cpu_package)}`"
         )
     newest = load.tf_builds()[0]

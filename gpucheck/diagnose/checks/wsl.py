@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info
 from gpucheck.diagnose.parse.nvidia_smi import SmiFailure
 from gpucheck.diagnose.parse.proc import KernelFlavour
@@ -28,14 +30,23 @@ def _wsl_toolkit(facts: Facts) -> str:
     return f"`{package}` (or an older one; the Windows driver supports CUDA ≤ {release})"
 
 
+LINUX_DRIVER_PACKAGES = {
+    "apt": ["nvidia-driver-*", "nvidia-utils-*", "libnvidia-compute-*"],
+    "dnf": ["nvidia-driver*", "cuda-drivers", "akmod-nvidia"],
+    "zypper": ["nvidia-driver-G06*", "nvidia-compute-utils-G06"],
+    "pacman": ["nvidia", "nvidia-open", "nvidia-utils"],
+}
+"""A Linux NVIDIA driver's packages per family: none of them belongs inside a WSL2 distro."""
+
+
 def purge_fix(facts: Facts) -> str:
     """Remove the Linux driver from the distro and name the toolkit package that fits the Windows driver."""
+    host = facts.of(detect_host)
     return (
         "Remove the Linux driver from the distro (WSL2 uses the Windows driver): "
-        "`sudo apt-get remove --purge 'nvidia-driver-*' 'nvidia-utils-*' 'libnvidia-compute-*' && "
-        f"sudo apt-get autoremove`; install only the WSL-Ubuntu {_wsl_toolkit(facts)} from NVIDIA's "
-        f"WSL-Ubuntu repository ({WSL_REPO}), never `cuda` or `cuda-drivers`; use "
-        "/usr/lib/wsl/lib/nvidia-smi."
+        f"{advice.remove_packages(host, LINUX_DRIVER_PACKAGES)}; install only the WSL-Ubuntu "
+        f"{_wsl_toolkit(facts)} from NVIDIA's WSL-Ubuntu repository ({WSL_REPO}), never `cuda` or "
+        "`cuda-drivers`; use /usr/lib/wsl/lib/nvidia-smi."
     )
 
 
