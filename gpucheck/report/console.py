@@ -11,7 +11,7 @@ from gpucheck.collect.evidence import CommandRun, DirListing, Evidence, FileRead
 from gpucheck.diagnose.finding import Report, Status
 from gpucheck.diagnose.registry import LAYERS
 from gpucheck.report.theme import STATUS_LABEL, THEME, status_style
-from gpucheck.report.untrusted import plain
+from gpucheck.report.untrusted import plain, visible
 
 EVIDENCE_LINES = 12
 """Lines of output shown per evidence item with ``--verbose``."""
@@ -32,11 +32,10 @@ def render_console(
         if finding.layer != current:
             current = finding.layer
             table.add_row("", Text(LAYERS.get(current, current), style="layer.heading"), "")
-        cell = [Text(finding.summary)]
+        cell = [plain(finding.summary)]  # NOTE: summaries quote probe output: control characters made visible
         if finding.remediation:
-            cell.append(
-                Text("fix: ", style="finding.fix-label").append(finding.remediation, style="finding.fix")
-            )
+            fix = visible(finding.remediation)
+            cell.append(Text("fix: ", style="finding.fix-label").append(fix, style="finding.fix"))
         if verbose and evidence is not None and finding.evidence:
             cell.extend(_evidence_text(evidence.get(k), k) for k in finding.evidence)
         table.add_row(
@@ -83,5 +82,5 @@ def _evidence_text(item: Item | None, key: str) -> Text:
         [f"… {len(body) - EVIDENCE_LINES} more lines"] if len(body) > EVIDENCE_LINES else []
     )
     for line in shown:
-        text.append("\n    " + line[:300], style="evidence.text")
+        text.append("\n    " + visible(line[:300]), style="evidence.text")
     return text
