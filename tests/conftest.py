@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import core as hypothesis_core
 from typer.testing import CliRunner
 
 pytest_plugins = ["tests.docker_engine"]  # the private Docker engine fixture for @pytest.mark.docker tests
@@ -27,10 +30,30 @@ SYSTEM_PATH = "/usr/bin:/bin"
 """The PATH tests start from: the OS, without /usr/local/bin (which holds this machine's real nvcc)."""
 
 
+settings.register_profile(
+    "ci", deadline=None, suppress_health_check=list(HealthCheck), print_blob=True, derandomize=False
+)
+"""CI machines are loaded: no per-example deadline and no wall-clock health check (``too_slow`` fired
+there on input generation); a failure prints its ``@reproduce_failure`` blob, and the run prints its seed."""
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
+if IN_CI:
+    settings.load_profile("ci")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("COLUMNS", "120")
     os.environ["NO_COLOR"] = "1"
     os.environ.pop("FORCE_COLOR", None)
+    if IN_CI and config.getoption("hypothesis_seed", None) is None:
+        # NOTE: the same hook the hypothesis plugin sets for --hypothesis-seed; set here so the seed is known.
+        hypothesis_core.global_force_seed = int(os.environ.get("HYPOTHESIS_SEED") or random.randrange(2**32))
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = hypothesis_core.global_force_seed
+    if seed is None:
+        return None
+    return f"hypothesis seed: {seed} (rerun with HYPOTHESIS_SEED={seed} or --hypothesis-seed={seed})"
 
 
 def has_nvidia_gpu() -> bool:

@@ -1,13 +1,15 @@
-"""Where the actor-critic lives: the ``cpu``, ``gpu`` and ``split`` placements, and why one cannot run.
+"""Where the actor-critic and the environment live: four placements, and why one cannot run.
 
 - ``cpu``: rollouts and updates on the CPU.
 - ``gpu``: the agent lives on the GPU; every environment step's observations go to the device and the actions
   come back (the naive port of a CPU script).
 - ``split``: rollouts on the CPU with a CPU copy of the policy, updates on the GPU, weights copied back once
   per update.
+- ``gpu-env``: CartPole's dynamics as batched tensors on the GPU too, so rollout, policy and update never
+  leave the device (:class:`gpucheck.bench.envs.TorchCartPole`).
 
 The algorithm (:mod:`gpucheck.bench.ppo`) receives a :class:`Placement` and never chooses a device itself, so
-tests can run the ``gpu`` and ``split`` code paths for real with ``device="cpu"`` standing in for a GPU.
+tests can run the device code paths for real with ``device="cpu"`` standing in for a GPU.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-PLACEMENT_NAMES = ("cpu", "gpu", "split")
+PLACEMENT_NAMES = ("cpu", "gpu", "split", "gpu-env")
 """Every placement, in report order."""
 
 
@@ -27,7 +29,7 @@ class Placement:
     """The devices one placement uses."""
 
     name: str
-    """``cpu``, ``gpu`` or ``split``."""
+    """``cpu``, ``gpu``, ``split`` or ``gpu-env``."""
     rollout_device: str
     """Where the acting policy runs during rollouts and evaluation."""
     update_device: str
@@ -37,6 +39,11 @@ class Placement:
     def separate_policy(self) -> bool:
         """Whether rollouts use their own copy of the policy (``split``), synced after every update."""
         return self.name == "split"
+
+    @property
+    def torch_env(self) -> bool:
+        """Whether the environment is the batched torch CartPole on the rollout device (``gpu-env``)."""
+        return self.name == "gpu-env"
 
     @property
     def uses_accelerator(self) -> bool:
@@ -70,6 +77,8 @@ def make_placement(name: str, device: str) -> Placement:
         return Placement("gpu", device, device)
     if name == "split":
         return Placement("split", "cpu", device)
+    if name == "gpu-env":
+        return Placement("gpu-env", device, device)
     raise ValueError(f"unknown placement {name!r}; expected one of {', '.join(PLACEMENT_NAMES)}")
 
 

@@ -1,22 +1,19 @@
-"""PPO (clipped objective, GAE) on Gymnasium's CartPole-v1, in one readable module.
+"""PPO (clipped objective, GAE) on CartPole-v1, written the way people write it: standard PyTorch.
 
 Read it beside cleanrl's ``ppo.py``: the same order (config → ``layer_init`` → ``Agent`` → rollout → GAE →
-update) and the same names (``gae_lambda``, ``clip_coef``, ``b_obs``, ``mb_inds``, ``pg_loss1/pg_loss2``).
-Unlike cleanrl, every step is a function with unit tests and nothing runs at import.
+update) and the same names (``gae_lambda``, ``clip_coef``, ``b_obs``, ``mb_inds``, ``pg_loss1/pg_loss2``,
+``get_action_and_value``). The actor and the critic are ``nn.Sequential`` towers of ``nn.Linear`` layers, the
+policy is a ``torch.distributions.Categorical``, the gradient comes from autograd and the step from
+``torch.optim.Adam`` (fused where this torch has the kernel for the device, else foreach; which one ran is
+reported). Unlike cleanrl, every step is a function with unit tests and nothing runs at import.
 
-The defaults are rl-zoo's CartPole-v1 hyperparameters for Stable-Baselines3 PPO (8 envs, 32 steps, batch 256,
-20 epochs, gamma 0.98, gae_lambda 0.8, lr 1e-3 and clip 0.2 both decayed linearly to 0, no entropy bonus), so
-``benchmarks/bench_smoke_vs_sb3.py`` compares like with like.
+The defaults are rl-zoo's CartPole-v1 hyperparameters for Stable-Baselines3 PPO (8 envs, 32 steps, one
+minibatch of the whole 256-step rollout, 20 epochs, gamma 0.98, gae_lambda 0.8, lr 1e-3 and clip 0.2 both
+decayed linearly to 0, no entropy bonus), so ``benchmarks/bench_smoke_vs_sb3.py`` compares like with like.
+With more environments the rollout grows and, as in cleanrl, the number of minibatches stays fixed.
 
-Where the ``cpu``, ``gpu`` and ``split`` placements differ, a ``# PLACEMENT:`` comment says so; which devices
-are used is decided by :mod:`gpucheck.bench.placement`, never here.
-
-Speed notes (measured on a 2-core CPU; figures in the README's bench-smoke section): the work is tiny, so
-the cost is per-op overhead more than FLOPs. Hence: one numpy-vectorised environment (``CartPoleVectorEnv``),
-one batched policy call per step under ``torch.inference_mode``, log-probabilities from ``log_softmax``
-instead of ``torch.distributions``, GAE in numpy, actor and critic stacked into one batched matmul, the
-update's gradient written out by hand (:func:`ppo_grads`, checked against autograd's) and a one-tensor Adam,
-and one torch thread.
+Where the placements differ, a ``# PLACEMENT:`` comment says so; which devices are used is decided by
+:mod:`gpucheck.bench.placement`, never here.
 """
 
 from __future__ import annotations
@@ -27,16 +24,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+from torch.distributions import Categorical
 
+from gpucheck.bench.envs import GymVectorEnv, TorchCartPole, make_gym_vector_env
 from gpucheck.bench.placement import Placement, sync_weights
 from gpucheck.bench.timing import PeakMemory, PhaseTimer
 
 SOLVED_RETURN = 475.0
 """CartPole-v1's own ``reward_threshold``: an evaluation mean at or above it counts as solved."""
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
+"""``--activation`` choices; tanh is cleanrl's and SB3's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class PPOConfig:
     """Everything that defines one training run (defaults: rl-zoo's CartPole-v1 PPO)."""
 
     env_id: str = "CartPole-v1"
-    """The Gymnasium environment id."""
+    """The Gymnasium environment id (``gpu-env`` always runs its own torch CartPole-v1)."""
     seed: int = 1
     """Seeds torch and the environments, so the same seed gives the same returns on the CPU."""
     total_timesteps: int = 100_000
@@ -54,7 +55,11 @@ class PPOConfig:
     num_steps: int = 32
     """Steps per environment per rollout (rollout size = num_envs * num_steps)."""
     hidden: int = 64
-    """Width of both hidden layers of the actor and of the critic."""
+    """Width of every hidden layer of the actor and of the critic."""
+    depth: int = 2
+    """Hidden layers per tower."""
+    activation: str = "tanh"
+    """Hidden-layer activation, a key of :data:`ACTIVATIONS`."""
     learning_rate: float = 1e-3
     """Adam's initial learning rate."""
     anneal: bool = True
@@ -63,8 +68,8 @@ class PPOConfig:
     """Discount factor."""
     gae_lambda: float = 0.8
     """Lambda of generalised advantage estimation."""
-    minibatch_size: int = 256
-    """Samples per gradient step."""
+    num_minibatches: int = 1
+    """Minibatches per epoch (rl-zoo's batch_size 256 = the whole 8 x 32 rollout)."""
     update_epochs: int = 20
     """Passes over each rollout."""
     norm_adv: bool = True
@@ -74,9 +79,13 @@ class PPOConfig:
     ent_coef: float = 0.0
     """Entropy bonus coefficient."""
     vf_coef: float = 0.5
-    """Value-loss coefficient."""
+    """Value-loss coefficient (on the plain squared error, as SB3; cleanrl halves it first)."""
     max_grad_norm: float = 0.5
     """Global gradient-norm clip."""
+    adam_eps: float = 1e-5
+    """Adam's epsilon (SB3's and cleanrl's)."""
+    evaluate: bool = True
+    """Evaluate during training (off for throughput windows)."""
     eval_every: int = 4096
     """Evaluate the deterministic policy every this many environment steps (and at the end)."""
     eval_episodes: int = 10
@@ -92,9 +101,14 @@ class PPOConfig:
         return self.num_envs * self.num_steps
 
     @property
+    def minibatch_size(self) -> int:
+        """Samples per gradient step (a full rollout has batch_size; auto-reset steps are dropped)."""
+        return max(1, self.batch_size // self.num_minibatches)
+
+    @property
     def num_iterations(self) -> int:
-        """Rollout + update cycles that fit in the step budget."""
-        return max(1, self.total_timesteps // self.batch_size)
+        """Rollout + update cycles in the step budget (validate() rejects a budget below one rollout)."""
+        return self.total_timesteps // self.batch_size
 
 
 class ConfigError(ValueError):
@@ -104,11 +118,11 @@ class ConfigError(ValueError):
 def validate(config: PPOConfig) -> None:
     """Raise :class:`ConfigError` for values PPO cannot run with."""
     positive = (
-        "total_timesteps",
         "num_envs",
         "num_steps",
         "hidden",
-        "minibatch_size",
+        "depth",
+        "num_minibatches",
         "update_epochs",
         "eval_every",
         "eval_episodes",
@@ -117,26 +131,16 @@ def validate(config: PPOConfig) -> None:
     for name in positive:
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if config.total_timesteps < config.batch_size:
+        raise ConfigError(
+            f"--steps {config.total_timesteps:,} is below one rollout ({config.num_envs} envs x "
+            f"{config.num_steps} steps = {config.batch_size:,} env steps): nothing would train; "
+            f"use --steps {config.batch_size:,} or more"
+        )
     if not 0.0 < config.gamma <= 1.0 or not 0.0 <= config.gae_lambda <= 1.0:
         raise ConfigError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Environment
-# ---------------------------------------------------------------------------------------------------------
-
-
-def make_envs(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """Gymnasium's own vector env: the native numpy-batched one where the env has it, else a SyncVectorEnv.
-
-    Both auto-reset in ``NEXT_STEP`` mode: the step after an episode ends only resets that copy (its action is
-    ignored, its reward is 0), which :func:`collect_rollout` masks out of training.
-    """
-    try:
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
-    except (gym.error.Error, ValueError, TypeError):
-        # NOTE: envs without a vector_entry_point (anything but CartPole among the classic ones).
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
+    if config.activation not in ACTIVATIONS:
+        raise ConfigError(f"activation {config.activation!r} is not one of {', '.join(ACTIVATIONS)}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -144,102 +148,83 @@ def make_envs(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def layer_init(
-    weight: torch.Tensor, bias: torch.Tensor, std: float = math.sqrt(2), bias_const: float = 0.0
-) -> None:
-    """Orthogonal weights with gain ``std`` and constant bias (cleanrl's and SB3's initialisation).
-
-    ``weight`` is a ``(out, in)`` view, as nn.Linear's weight, so the draw matches a Linear layer's.
-    """
-    drawn = torch.empty(weight.shape)
-    nn.init.orthogonal_(drawn, std)
-    with torch.no_grad():
-        weight.copy_(drawn)
-        bias.fill_(bias_const)
+def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias_const: float = 0.0) -> nn.Linear:
+    """Orthogonal weights with gain ``std`` and constant bias (cleanrl's and SB3's initialisation)."""
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias_const)
+    return layer
 
 
-PARAM_NAMES = ("w1", "b1", "w2", "b2", "w3", "b3")
-"""The agent's tensors, in the order they are laid out in its flat parameter vector."""
+def mlp(obs_dim: int, out: int, hidden: int, depth: int, activation: str, out_std: float) -> nn.Sequential:
+    """``depth`` hidden ``nn.Linear`` layers of width ``hidden`` with ``activation``, then a linear head."""
+    layers: list[nn.Module] = []
+    width_in = obs_dim
+    for _ in range(depth):
+        layers += [layer_init(nn.Linear(width_in, hidden)), ACTIVATIONS[activation]()]
+        width_in = hidden
+    layers.append(layer_init(nn.Linear(width_in, out), std=out_std))
+    return nn.Sequential(*layers)
 
 
 class Agent(nn.Module):
-    r"""Separate actor and critic MLPs (obs → hidden → hidden → out, tanh), as cleanrl and SB3's MlpPolicy.
+    """Separate actor and critic MLPs (obs → hidden x depth → out), as cleanrl and SB3's MlpPolicy."""
 
-    NOTE: two layout choices make the CPU update ~40 % cheaper, without changing the maths:
-    - the towers share no weights but are stacked (index 0 = actor, 1 = critic) and evaluated with one
-      ``baddbmm`` per layer: half the ops of two ``nn.Sequential``\ s. The critic's head is as wide as the
-      actor's; only its output 0 is used, so the other outputs get zero gradient and Adam never moves them.
-    - the hidden layers' weights are stored ``(in, out)`` (``h @ w``), the output layer's ``(out, in)``
-      (``h @ w3ᵀ``): MKL's batched matmul is ~4x slower when the stored result has 2 columns.
-    - every weight and bias is a view into one flat parameter vector (``flat``), so Adam and the gradient
-      clip are a handful of ops on one tensor instead of a loop over twelve.
-    """
-
-    def __init__(self, obs_dim: int, n_actions: int, hidden: int) -> None:
-        """Build and initialise both towers."""
+    def __init__(
+        self, obs_dim: int, n_actions: int, hidden: int = 64, depth: int = 2, activation: str = "tanh"
+    ) -> None:
+        """Build and initialise both towers (critic head gain 1, actor head 0.01: a near-uniform policy)."""
         super().__init__()
-        self.n_actions = n_actions
-        self.shapes = {
-            "w1": (2, obs_dim, hidden),
-            "b1": (2, 1, hidden),
-            "w2": (2, hidden, hidden),
-            "b2": (2, 1, hidden),
-            "w3": (2, n_actions, hidden),
-            "b3": (2, 1, n_actions),
-        }
-        self.flat = nn.Parameter(torch.zeros(sum(math.prod(shape) for shape in self.shapes.values())))
-        p = self.unflatten(self.flat.data)
-        for tower, head_std in ((0, 0.01), (1, 1.0)):  # small actor head: a near-uniform initial policy
-            layer_init(p["w1"][tower].T, p["b1"][tower])
-            layer_init(p["w2"][tower].T, p["b2"][tower])
-            layer_init(p["w3"][tower], p["b3"][tower], head_std)
-
-    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Views of ``flat`` (the parameters, their gradient or an optimizer moment) shaped as the layers."""
-        sizes = [math.prod(self.shapes[name]) for name in PARAM_NAMES]
-        return {
-            name: part.view(self.shapes[name])
-            for name, part in zip(PARAM_NAMES, flat.split(sizes), strict=True)
-        }
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(logits (B, n_actions), value (B,))`` for observations ``x (B, obs_dim)``."""
-        p = self.unflatten(self.flat)
-        h = torch.tanh(torch.baddbmm(p["b1"], x.unsqueeze(0).expand(2, -1, -1), p["w1"]))
-        h = torch.tanh(torch.baddbmm(p["b2"], h, p["w2"]))
-        out = torch.baddbmm(p["b3"], h, p["w3"].transpose(1, 2))
-        return out[0], out[1, :, 0]
+        self.critic = mlp(obs_dim, 1, hidden, depth, activation, out_std=1.0)
+        self.actor = mlp(obs_dim, n_actions, hidden, depth, activation, out_std=0.01)
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
-        """The critic's estimate V(x)."""
-        return self(x)[1]
+        """The critic's estimate V(x), shape ``(B,)``."""
+        return self.critic(x).squeeze(-1)
 
     def get_action_and_value(
         self, x: torch.Tensor, action: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample (or score) an action: ``(action, log_prob, entropy, value)``.
-
-        The categorical distribution is computed by hand (``log_softmax`` + inverse-CDF sampling):
-        ``torch.distributions.Categorical`` costs more than the network itself at these sizes.
-        """
-        logits, value = self(x)
-        logp_all = torch.log_softmax(logits, dim=-1)
+        """Sample (or score) an action: ``(action, log_prob, entropy, value)``."""
+        logits = self.actor(x)
+        # NOTE: validate_args=False skips Categorical's argument check, which on a GPU reads a flag back to
+        # the host (a device sync) at every call; the logits come from our own network.
+        probs = Categorical(logits=logits, validate_args=False)
         if action is None:
-            action = sample_categorical(logp_all)
-        log_prob = logp_all.gather(1, action.unsqueeze(1)).squeeze(1)
-        entropy = -(logp_all.exp() * logp_all).sum(dim=-1)
-        return action, log_prob, entropy, value
+            action = probs.sample()
+        return action, probs.log_prob(action), probs.entropy(), self.get_value(x)
 
     def greedy_action(self, x: torch.Tensor) -> torch.Tensor:
         """The deterministic policy used for evaluation: the most likely action."""
-        return self(x)[0].argmax(dim=-1)
+        return self.actor(x).argmax(dim=-1)
 
 
-def sample_categorical(logp_all: torch.Tensor) -> torch.Tensor:
-    """One action per row of log-probabilities, by inverse-CDF sampling (uses torch's global RNG)."""
-    cdf = logp_all.exp().cumsum(dim=-1)
-    u = torch.rand(cdf.shape[0], 1, device=cdf.device, dtype=cdf.dtype)
-    return (cdf < u).sum(dim=-1).clamp_(max=logp_all.shape[-1] - 1)
+@dataclass(frozen=True, slots=True)
+class OptimizerInfo:
+    """Which ``torch.optim.Adam`` implementation a run used."""
+
+    implementation: str
+    """``fused`` (one kernel for all parameters), ``foreach`` (multi-tensor ops) or ``for-loop``."""
+    reason: str
+    """Why that one."""
+
+
+def make_optimizer(
+    params: list[nn.Parameter], lr: float, eps: float
+) -> tuple[torch.optim.Adam, OptimizerInfo]:
+    """``torch.optim.Adam``, fused where this torch has the fused kernel for the parameters' device.
+
+    torch's own default is foreach on CUDA and the for-loop on the CPU; fused Adam exists for CUDA (torch
+    ≥ 2.0) and the CPU (≥ 2.4). Constructing it is the test: a torch without the kernel raises, and we fall
+    back to foreach, saying so.
+    """
+    try:
+        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True), OptimizerInfo(
+            "fused", f"torch {torch.__version__} has fused Adam for {params[0].device.type}"
+        )
+    except (RuntimeError, TypeError, ValueError) as exc:
+        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True), OptimizerInfo(
+            "foreach", f"fused Adam unavailable here ({type(exc).__name__}: {exc})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -249,100 +234,97 @@ def sample_categorical(logp_all: torch.Tensor) -> torch.Tensor:
 
 @dataclass(slots=True)
 class Rollout:
-    """One rollout's storage, ``(num_steps, num_envs, ...)``; allocated once and refilled every iteration."""
+    """One rollout's storage, ``(num_steps, num_envs, ...)`` tensors on the rollout device (cleanrl's)."""
 
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    terminated: np.ndarray
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
     """The episode ended in a terminal state (no bootstrap)."""
-    dones: np.ndarray
+    dones: torch.Tensor
     """The episode ended, terminated or truncated (GAE does not run across it)."""
-    valid: np.ndarray
+    valid: torch.Tensor
     """False for the auto-reset step after an episode end: not a real transition, left out of the update."""
-    logp_all: torch.Tensor
-    """Log-probabilities of every action, ``(num_steps, num_envs, n_actions)``; the taken one is picked once
-    per rollout in :func:`make_batch` rather than once per step."""
     values: torch.Tensor
+    finished: torch.Tensor
+    """The return of each episode that ended at this step, NaN elsewhere (read once per rollout)."""
     next_value: torch.Tensor | None = None
     """V of the observation after the last step (the bootstrap for the final row)."""
 
     @classmethod
-    def allocate(
-        cls, num_steps: int, num_envs: int, obs_dim: int, n_actions: int, device: torch.device
-    ) -> Rollout:
-        """Zeroed storage; torch parts live on the rollout device."""
+    def allocate(cls, num_steps: int, num_envs: int, obs_dim: int, device: torch.device) -> Rollout:
+        """Zeroed storage on ``device``."""
         shape = (num_steps, num_envs)
+
+        def zeros(*extra: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            return torch.zeros((*shape, *extra), dtype=dtype, device=device)
+
         return cls(
-            obs=np.zeros((*shape, obs_dim), dtype=np.float32),
-            actions=np.zeros(shape, dtype=np.int64),
-            rewards=np.zeros(shape, dtype=np.float32),
-            terminated=np.zeros(shape, dtype=bool),
-            dones=np.zeros(shape, dtype=bool),
-            valid=np.zeros(shape, dtype=bool),
-            logp_all=torch.zeros((*shape, n_actions), device=device),
-            values=torch.zeros(shape, device=device),
+            obs=zeros(obs_dim),
+            actions=zeros(dtype=torch.int64),
+            logprobs=zeros(),
+            rewards=zeros(),
+            terminated=zeros(dtype=torch.bool),
+            dones=zeros(dtype=torch.bool),
+            valid=zeros(dtype=torch.bool),
+            values=zeros(),
+            finished=zeros(),
         )
 
 
 @dataclass(slots=True)
 class EnvState:
-    """What carries over between rollouts: the current observation and the auto-reset flags."""
+    """What carries over between rollouts: the current observation, auto-reset flags, running returns."""
 
-    next_obs: np.ndarray
-    resetting: np.ndarray
+    next_obs: torch.Tensor
+    resetting: torch.Tensor
     """True where the previous step ended an episode, so the next step is an auto-reset."""
-    episode_returns: np.ndarray
+    episode_returns: torch.Tensor
     """Running return of each environment's current episode."""
     finished_returns: list[float] = field(default_factory=list)
-    """Returns of training episodes finished so far."""
+    """Returns of training episodes finished so far (host floats)."""
+
+    @classmethod
+    def start(cls, next_obs: torch.Tensor) -> EnvState:
+        """The state right after a reset."""
+        n = next_obs.shape[0]
+        return cls(
+            next_obs,
+            torch.zeros(n, dtype=torch.bool, device=next_obs.device),
+            torch.zeros(n, device=next_obs.device),
+        )
 
 
 def collect_rollout(
-    envs: gym.vector.VectorEnv,
+    envs: GymVectorEnv | TorchCartPole,
     policy: Agent,
     state: EnvState,
     buf: Rollout,
-    device: torch.device,
     timer: PhaseTimer,
 ) -> None:
     """Run ``policy`` for ``num_steps`` steps in every environment, filling ``buf``, advancing ``state``."""
     for step in range(buf.obs.shape[0]):
         buf.obs[step] = state.next_obs
         buf.valid[step] = ~state.resetting
-        # PLACEMENT: with the policy on a GPU ("gpu"), every step's observations go to the device and the
-        # actions come back; on "cpu" and "split" both copies are no-ops.
-        with timer.phase("transfer"):
-            obs = torch.from_numpy(state.next_obs).to(device)
         with timer.phase("inference"), torch.inference_mode():
-            logits, value = policy(obs)
-            logp_all = torch.log_softmax(logits, dim=-1)
-            action = sample_categorical(logp_all)
-            buf.logp_all[step] = logp_all
-            buf.values[step] = value
-        with timer.phase("transfer"):
-            actions = action.cpu().numpy()
-        with timer.phase("env"):
-            next_obs, reward, terminated, truncated, _ = envs.step(actions)
-        buf.actions[step] = actions
+            action, logprob, _, value = policy.get_action_and_value(state.next_obs)
+        buf.actions[step] = action
+        buf.logprobs[step] = logprob
+        buf.values[step] = value
+        # PLACEMENT: GymVectorEnv copies to and from the host here (on "gpu"); TorchCartPole stays put.
+        next_obs, reward, terminated, done = envs.step(action)
         buf.rewards[step] = reward
         buf.terminated[step] = terminated
-        buf.dones[step] = terminated | truncated
-        _track_episodes(state, reward, buf.dones[step])
-        state.next_obs = next_obs
-        state.resetting = buf.dones[step].copy()
-    with timer.phase("transfer"):
-        obs = torch.from_numpy(state.next_obs).to(device)
+        buf.dones[step] = done
+        state.episode_returns += reward
+        buf.finished[step] = torch.where(done, state.episode_returns, torch.nan)
+        state.episode_returns.masked_fill_(done, 0.0)
+        state.next_obs, state.resetting = next_obs, done
     with timer.phase("inference"), torch.inference_mode():
-        buf.next_value = policy.get_value(obs)
-
-
-def _track_episodes(state: EnvState, reward: np.ndarray, dones: np.ndarray) -> None:
-    """Accumulate training-episode returns (auto-reset steps have reward 0, so they add nothing)."""
-    state.episode_returns += reward
-    if dones.any():
-        state.finished_returns.extend(state.episode_returns[dones].tolist())
-        state.episode_returns[dones] = 0.0
+        buf.next_value = policy.get_value(state.next_obs)
+    finished = buf.finished.flatten()
+    state.finished_returns.extend(finished[~finished.isnan()].tolist())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -351,14 +333,14 @@ def _track_episodes(state: EnvState, reward: np.ndarray, dones: np.ndarray) -> N
 
 
 def compute_gae(
-    rewards: np.ndarray,
-    values: np.ndarray,
-    next_value: np.ndarray,
-    terminated: np.ndarray,
-    dones: np.ndarray,
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_value: torch.Tensor,
+    terminated: torch.Tensor,
+    dones: torch.Tensor,
     gamma: float,
     gae_lambda: float,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Advantages and returns, ``(num_steps, num_envs)`` each (Schulman et al. 2016, eq. 11-16).
 
     ``values[t + 1]`` (or ``next_value`` for the last row) is the value of the observation that step ``t``
@@ -366,12 +348,14 @@ def compute_gae(
     is bootstrapped from the real V(s_final) and a terminated one from 0; GAE never crosses an episode end.
     """
     num_steps = rewards.shape[0]
-    advantages = np.zeros_like(rewards, dtype=np.float32)
-    lastgaelam = np.zeros_like(next_value, dtype=np.float32)
+    advantages = torch.zeros_like(rewards)
+    lastgaelam = torch.zeros_like(next_value)
+    not_terminated = (~terminated).to(rewards.dtype)
+    not_done = (~dones).to(rewards.dtype)
     for t in reversed(range(num_steps)):
         nextvalues = next_value if t == num_steps - 1 else values[t + 1]
-        delta = rewards[t] + gamma * nextvalues * (1.0 - terminated[t]) - values[t]
-        lastgaelam = delta + gamma * gae_lambda * (1.0 - dones[t]) * lastgaelam
+        delta = rewards[t] + gamma * nextvalues * not_terminated[t] - values[t]
+        lastgaelam = delta + gamma * gae_lambda * not_done[t] * lastgaelam
         advantages[t] = lastgaelam
     return advantages, advantages + values
 
@@ -395,12 +379,21 @@ class Batch:
         """Number of transitions."""
         return self.obs.shape[0]
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch on ``device``."""
+        return Batch(
+            *(t.to(device) for t in (self.obs, self.actions, self.logprobs, self.advantages, self.returns))
+        )
 
-def normalize(advantages: torch.Tensor) -> torch.Tensor:
-    """Zero-mean, unit-variance advantages (left as they are for a single sample)."""
-    if advantages.shape[0] < 2:
-        return advantages
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+def make_batch(buf: Rollout, advantages: torch.Tensor, returns: torch.Tensor, device: torch.device) -> Batch:
+    """Flatten the rollout, drop auto-reset steps and move it to the update device (``b_obs`` ...)."""
+    keep = buf.valid.flatten()
+
+    def flat(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(-1, *t.shape[2:])[keep].to(device)
+
+    return Batch(flat(buf.obs), flat(buf.actions), flat(buf.logprobs), flat(advantages), flat(returns))
 
 
 def ppo_loss(
@@ -412,18 +405,18 @@ def ppo_loss(
     mb_returns: torch.Tensor,
     clip_coef: float,
     config: PPOConfig,
-    diagnostics: bool = False,
+    diagnostics: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The PPO objective for one minibatch: ``(loss, parts)``.
+    """The PPO objective for one minibatch: ``(loss, parts)``, ``parts`` detached (no host sync).
 
-    ``mb_advantages`` are used as given (normalise them first when ``config.norm_adv``). ``parts`` holds
-    detached diagnostics, computed only when asked for: they cost as many ops as the loss itself.
+    ``mb_advantages`` are normalised here when ``config.norm_adv`` (per minibatch, as cleanrl). ``parts``
+    (cleanrl's logged diagnostics) is empty unless ``diagnostics``: it costs a tenth of a CPU update.
     """
-    logits, newvalue = agent(mb_obs)
-    logp_all = torch.log_softmax(logits, dim=-1)
-    newlogprob = logp_all.gather(1, mb_actions.unsqueeze(1)).squeeze(1)
+    _, newlogprob, entropy, newvalue = agent.get_action_and_value(mb_obs, mb_actions)
     logratio = newlogprob - mb_logprobs
     ratio = logratio.exp()
+    if config.norm_adv and mb_advantages.shape[0] > 1:
+        mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
 
     # Policy loss: the clipped surrogate objective, negated for gradient descent
     pg_loss1 = -mb_advantages * ratio
@@ -432,208 +425,62 @@ def ppo_loss(
 
     # Value loss (unclipped, as SB3's default)
     v_loss = ((newvalue - mb_returns) ** 2).mean()
-
-    loss = pg_loss + config.vf_coef * v_loss
-    entropy = None
-    if config.ent_coef or diagnostics:
-        entropy = -(logp_all.exp() * logp_all).sum(dim=-1).mean()
-    if config.ent_coef:  # NOTE: skipped at 0 (rl-zoo's value): the term would only add backward ops.
-        loss = loss - config.ent_coef * entropy
-    parts: dict[str, torch.Tensor] = {}
-    if diagnostics:
-        with torch.no_grad():
-            parts = {
-                "loss": loss.detach(),
-                "pg_loss": pg_loss.detach(),
-                "v_loss": v_loss.detach(),
-                "entropy": entropy.detach(),
-                "approx_kl": ((ratio - 1) - logratio).mean(),
-                "clipfrac": ((ratio - 1.0).abs() > clip_coef).float().mean(),
-            }
+    entropy_loss = entropy.mean()
+    loss = pg_loss - config.ent_coef * entropy_loss + config.vf_coef * v_loss
+    if not diagnostics:
+        return loss, {}
+    with torch.no_grad():
+        parts = {
+            "loss": loss.detach(),
+            "pg_loss": pg_loss.detach(),
+            "v_loss": v_loss.detach(),
+            "entropy": entropy_loss.detach(),
+            "approx_kl": ((ratio - 1) - logratio).mean(),
+            "clipfrac": ((ratio - 1.0).abs() > clip_coef).float().mean(),
+        }
     return loss, parts
 
 
-def ppo_grads(
-    agent: Agent,
-    mb_obs: torch.Tensor,
-    mb_actions: torch.Tensor,
-    mb_logprobs: torch.Tensor,
-    mb_advantages: torch.Tensor,
-    mb_returns: torch.Tensor,
-    clip_coef: float,
-    config: PPOConfig,
-    diagnostics: bool = False,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The gradient of :func:`ppo_loss` by hand: ``(gradient of agent.flat, parts)``.
-
-    The same numbers as ``torch.autograd.grad(ppo_loss(...))`` (``tests/bench/test_ppo.py`` checks it) for a
-    third less CPU time: the network has three layers, so the chain rule is ten ops, while autograd's graph
-    bookkeeping costs more than the arithmetic at these sizes. ``parts`` as in :func:`ppo_loss`.
-    """
-    n = mb_obs.shape[0]
-    with torch.no_grad():
-        # Forward, keeping the activations the backward pass needs
-        p = agent.unflatten(agent.flat)
-        x = mb_obs.unsqueeze(0).expand(2, -1, -1)
-        h1 = _tanh_(torch.baddbmm(p["b1"], x, p["w1"]))
-        h2 = _tanh_(torch.baddbmm(p["b2"], h1, p["w2"]))
-        out = torch.baddbmm(p["b3"], h2, p["w3"].transpose(1, 2))
-        logits, newvalue = out[0], out[1, :, 0]
-        logp_all = torch.log_softmax(logits, dim=-1)
-        probs = logp_all.exp()
-        onehot = torch.zeros_like(logits).scatter_(1, mb_actions.unsqueeze(1), 1.0)
-        newlogprob = (logp_all * onehot).sum(dim=-1)
-        logratio = newlogprob - mb_logprobs
-        ratio = logratio.exp()
-        neg_advantages = -mb_advantages
-        pg_loss1 = neg_advantages * ratio
-        pg_loss2 = neg_advantages * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)
-
-        # d loss / d outputs. The surrogate's gradient flows only where the unclipped term is the max, and
-        # there d(-A * ratio)/d logprob = -A * ratio = pg_loss1; d logprob / d logits = onehot - probs.
-        d_logprob = torch.where(pg_loss1 >= pg_loss2, pg_loss1, 0.0) / n
-        d_logits = d_logprob.unsqueeze(1) * (onehot - probs)
-        entropy = -(probs * logp_all).sum(dim=-1) if config.ent_coef or diagnostics else None
-        if config.ent_coef:  # d(-c * mean H)/d logits = c/n * p * (log p + H)
-            d_logits += (config.ent_coef / n) * probs * (logp_all + entropy.unsqueeze(1))
-        d_out = torch.zeros_like(out)
-        d_out[0] = d_logits
-        d_out[1, :, 0] = (2.0 * config.vf_coef / n) * (newvalue - mb_returns)
-
-        # Backward through the three layers, writing straight into the flat gradient's views;
-        # tanh_backward(g, y) = g * (1 - y²), one op instead of three
-        grad = torch.empty_like(agent.flat)
-        g = agent.unflatten(grad)
-        d_a2 = torch.ops.aten.tanh_backward(torch.bmm(d_out, p["w3"]), h2)
-        d_a1 = torch.ops.aten.tanh_backward(torch.bmm(d_a2, p["w2"].transpose(1, 2)), h1)
-        torch.bmm(d_out.transpose(1, 2), h2, out=g["w3"])
-        torch.sum(d_out, dim=1, keepdim=True, out=g["b3"])
-        torch.bmm(h1.transpose(1, 2), d_a2, out=g["w2"])
-        torch.sum(d_a2, dim=1, keepdim=True, out=g["b2"])
-        torch.bmm(x.transpose(1, 2), d_a1, out=g["w1"])
-        torch.sum(d_a1, dim=1, keepdim=True, out=g["b1"])
-        parts: dict[str, torch.Tensor] = {}
-        if diagnostics:
-            pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-            v_loss = ((newvalue - mb_returns) ** 2).mean()
-            parts = {
-                "loss": pg_loss + config.vf_coef * v_loss - config.ent_coef * entropy.mean(),
-                "pg_loss": pg_loss,
-                "v_loss": v_loss,
-                "entropy": entropy.mean(),
-                "approx_kl": ((ratio - 1) - logratio).mean(),
-                "clipfrac": ((ratio - 1.0).abs() > clip_coef).float().mean(),
-            }
-    return grad, parts
-
-
-def _tanh_(x: torch.Tensor) -> torch.Tensor:
-    """Tanh in place, as 2·sigmoid(2x) - 1 (equal to 2e-7).
-
-    NOTE: torch 2.13's CPU tanh kernel is ~3x slower than its sigmoid (measured on AVX2); the activations are
-    a fifth of an update's time.
-    """
-    return torch.sigmoid_(x.mul_(2)).mul_(2).sub_(1)
-
-
-def clip_grad_norm_(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
-    """Scale ``grad`` in place so its L2 norm is at most ``max_norm`` (``nn.utils.clip_grad_norm_``'s maths).
-
-    Returns the norm before clipping.
-    """
-    total = torch.linalg.vector_norm(grad)
-    grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
-    return total
-
-
-class Adam:
-    """Adam (Kingma & Ba 2015) for one flat parameter tensor, with the arithmetic of ``torch.optim.Adam``.
-
-    NOTE: ``torch.optim.Adam.step`` spends ~130 µs per call on hooks and state handling around a ~15 µs
-    kernel, a seventh of a minibatch step here. ``tests/bench/test_ppo.py`` checks this against torch's.
-    """
-
-    def __init__(
-        self, param: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-5
-    ) -> None:
-        """Zero moments; ``eps`` defaults to SB3's."""
-        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
-        self.exp_avg = torch.zeros_like(param)
-        self.exp_avg_sq = torch.zeros_like(param)
-        self.steps = 0
-
-    def step(self, grad: torch.Tensor) -> None:
-        """Apply one update with ``grad``."""
-        beta1, beta2 = self.betas
-        self.steps += 1
-        with torch.no_grad():
-            self.exp_avg.lerp_(grad, 1 - beta1)
-            self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (self.exp_avg_sq.sqrt() / math.sqrt(1 - beta2**self.steps)).add_(self.eps)
-            self.param.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - beta1**self.steps))
-
-
 def update(
-    agent: Agent, optimizer: Adam, batch: Batch, config: PPOConfig, clip_coef: float
-) -> dict[str, float]:
-    """``update_epochs`` passes of minibatch gradient steps.
+    agent: Agent, optimizer: torch.optim.Optimizer, batch: Batch, config: PPOConfig, clip_coef: float
+) -> dict[str, torch.Tensor]:
+    """``update_epochs`` passes of minibatch gradient steps (cleanrl's loop).
 
-    Returns the diagnostics of the first minibatch (``loss`` there is computed from the rollout's weights,
-    before any step) and of the last (prefixed ``last_``).
+    Returns the diagnostics of the first minibatch (its ``loss`` is computed from the rollout's weights,
+    before any step) and of the last (prefixed ``last_``), as device tensors: reading them is the caller's
+    one sync.
     """
     n = len(batch)
-    whole = n <= config.minibatch_size
-    # NOTE: a minibatch that covers the whole batch needs no shuffling (the mean is order-free), and its
-    # normalised advantages are the same every epoch.
-    b_advantages = normalize(batch.advantages) if whole and config.norm_adv else batch.advantages
-    stats: dict[str, float] = {}
-    num_minibatches = math.ceil(n / config.minibatch_size)
+    minibatch = config.minibatch_size
+    stats: dict[str, torch.Tensor] = {}
+    b_inds = torch.arange(n, device=batch.obs.device)
     for epoch in range(config.update_epochs):
-        b_inds = None if whole else torch.randperm(n, device=batch.obs.device)
-        for k, start in enumerate(range(0, n, config.minibatch_size)):
-            mb_inds = slice(None) if b_inds is None else b_inds[start : start + config.minibatch_size]
-            mb_advantages = b_advantages[mb_inds]
-            if config.norm_adv and not whole:
-                mb_advantages = normalize(mb_advantages)
-            first = epoch == 0 and k == 0
-            last = epoch == config.update_epochs - 1 and k == num_minibatches - 1
-            grad, parts = ppo_grads(
+        if n > minibatch:  # NOTE: one minibatch covers the batch: shuffling would change nothing
+            b_inds = torch.randperm(n, device=batch.obs.device)
+        for start in range(0, n, minibatch):
+            mb_inds = b_inds[start : start + minibatch]
+            first = epoch == 0 and start == 0
+            last = epoch == config.update_epochs - 1 and start + minibatch >= n
+            loss, parts = ppo_loss(
                 agent,
                 batch.obs[mb_inds],
                 batch.actions[mb_inds],
                 batch.logprobs[mb_inds],
-                mb_advantages,
+                batch.advantages[mb_inds],
                 batch.returns[mb_inds],
                 clip_coef,
                 config,
-                first or last,
+                diagnostics=first or last,
             )
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm, foreach=True)
+            optimizer.step()
             if first:
-                stats.update({name: float(value) for name, value in parts.items()})
+                stats.update(parts)
             if last:
-                stats.update({f"last_{name}": float(value) for name, value in parts.items()})
-            clip_grad_norm_(grad, config.max_grad_norm)
-            optimizer.step(grad)
+                stats.update({f"last_{name}": value for name, value in parts.items()})
     return stats
-
-
-def make_batch(buf: Rollout, advantages: np.ndarray, returns: np.ndarray, device: torch.device) -> Batch:
-    """Flatten the rollout, drop auto-reset steps and move it to the update device (``b_obs`` ...)."""
-    keep = np.flatnonzero(buf.valid.reshape(-1))
-    rollout_device = buf.logp_all.device
-    actions = torch.from_numpy(buf.actions.reshape(-1)[keep]).to(rollout_device)
-    logprobs = buf.logp_all.reshape(-1, buf.logp_all.shape[-1])[torch.from_numpy(keep).to(rollout_device)]
-
-    def to_device(array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array.reshape(-1, *array.shape[2:])[keep])).to(device)
-
-    return Batch(
-        obs=to_device(buf.obs),
-        actions=to_device(buf.actions),
-        logprobs=logprobs.gather(1, actions.unsqueeze(1)).squeeze(1).to(device),
-        advantages=to_device(advantages),
-        returns=to_device(returns),
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -642,8 +489,12 @@ def make_batch(buf: Rollout, advantages: np.ndarray, returns: np.ndarray, device
 
 
 def evaluate(policy: Agent, env_id: str, episodes: int, seed: int, device: torch.device) -> list[float]:
-    """Returns of ``episodes`` episodes of the greedy policy, one per environment copy, from fixed seeds."""
-    envs = make_envs(env_id, episodes)
+    """Returns of ``episodes`` episodes of the greedy policy on Gymnasium's env, one per copy, fixed seeds.
+
+    Every placement is judged on the same Gymnasium environment, ``gpu-env`` included, so its torch physics
+    cannot pass by being wrong in a convenient way.
+    """
+    envs = make_gym_vector_env(env_id, episodes)
     obs, _ = envs.reset(seed=seed)
     returns = np.zeros(episodes, dtype=np.float64)
     running = np.ones(episodes, dtype=bool)
@@ -669,14 +520,16 @@ class EvalPoint:
     env_steps: int
     """Environment steps done when it ran."""
     wall_s: float
-    """Seconds since training started."""
+    """Seconds since training started, evaluations included."""
+    train_s: float
+    """The same without the time spent evaluating."""
     mean_return: float
     """Mean return of the deterministic policy over ``eval_episodes`` episodes."""
 
 
 @dataclass(frozen=True, slots=True)
 class TrainResult:
-    """What one training run measured."""
+    """What one training run measured (after its warm-up iterations)."""
 
     env_steps: int
     wall_s: float
@@ -691,6 +544,9 @@ class TrainResult:
     train_episode_returns: tuple[float, ...]
     peak_host_mib: float | None
     peak_device_mib: float | None
+    optimizer: OptimizerInfo
+    warmup_steps: int = 0
+    """Environment steps run before timing started (not in ``env_steps``)."""
 
     @property
     def eval_mean(self) -> float:
@@ -708,78 +564,117 @@ class TrainResult:
         busy = self.wall_s - self.phases.get("eval", 0.0)
         return self.env_steps / busy if busy > 0 else float("nan")
 
+    def fractions(self) -> dict[str, float]:
+        """Each phase's share of the training wall time (evaluation excluded), summing to 1."""
+        busy = self.wall_s - self.phases.get("eval", 0.0)
+        return {k: (v / busy if busy > 0 else 0.0) for k, v in self.phases.items() if k != "eval"}
+
 
 ProgressFn = Callable[[int, int, "EvalPoint | None"], None]
-"""Called after every iteration with ``(env_steps_done, env_steps_total, latest_eval)``."""
+"""Called after every timed iteration with ``(env_steps_done, env_steps_total, latest_eval)``."""
 
 
-def train(config: PPOConfig, placement: Placement, on_progress: ProgressFn | None = None) -> TrainResult:
-    """Train PPO under ``placement`` and measure where the time goes."""
+def train(
+    config: PPOConfig,
+    placement: Placement,
+    on_progress: ProgressFn | None = None,
+    *,
+    warmup_iterations: int = 0,
+) -> TrainResult:
+    """Train PPO under ``placement`` and measure where the time goes.
+
+    The first ``warmup_iterations`` rollout + update cycles run untimed (they pay lazy CUDA module loading,
+    cuBLAS start-up and the allocator's first growth); ``total_timesteps`` steps are timed after them.
+    """
     validate(config)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.torch_threads)
     try:
-        return _train(config, placement, on_progress)
+        return _train(config, placement, on_progress, warmup_iterations)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(config: PPOConfig, placement: Placement, on_progress: ProgressFn | None) -> TrainResult:
+def make_env(
+    config: PPOConfig, placement: Placement, timer: PhaseTimer, device: torch.device
+) -> GymVectorEnv | TorchCartPole:
+    """The rollout's environment: Gymnasium's on the host, or the torch CartPole on the device (gpu-env)."""
+    if placement.torch_env:
+        return TorchCartPole(config.num_envs, device, seed=config.seed, timer=timer)
+    return GymVectorEnv(config.env_id, config.num_envs, device, timer)
+
+
+def _train(
+    config: PPOConfig, placement: Placement, on_progress: ProgressFn | None, warmup_iterations: int
+) -> TrainResult:
     torch.manual_seed(config.seed)
     rollout_device, update_device = (
         torch.device(placement.rollout_device),
         torch.device(placement.update_device),
     )
-    memory = PeakMemory(update_device if update_device.type != "cpu" else None)
     timer = PhaseTimer(sync=placement.synchronizer())
-    envs = make_envs(config.env_id, config.num_envs)
-    obs_dim, n_actions = envs.single_observation_space.shape[0], int(envs.single_action_space.n)
+    envs = make_env(config, placement, timer, rollout_device)
 
     # PLACEMENT: the learner lives on the update device; "split" acts with a CPU copy synced once per update.
-    agent = Agent(obs_dim, n_actions, config.hidden).to(update_device)
+    agent = Agent(envs.obs_dim, envs.n_actions, config.hidden, config.depth, config.activation).to(
+        update_device
+    )
     policy = copy.deepcopy(agent).to(rollout_device) if placement.separate_policy else agent
-    optimizer = Adam(agent.flat, config.learning_rate)
-    buf = Rollout.allocate(config.num_steps, config.num_envs, obs_dim, n_actions, rollout_device)
-    next_obs, _ = envs.reset(seed=config.seed)
-    state = EnvState(next_obs, np.zeros(config.num_envs, bool), np.zeros(config.num_envs, np.float32))
+    optimizer, optimizer_info = make_optimizer(
+        list(agent.parameters()), config.learning_rate, config.adam_eps
+    )
+    buf = Rollout.allocate(config.num_steps, config.num_envs, envs.obs_dim, rollout_device)
+    state = EnvState.start(envs.reset(seed=config.seed))
 
+    num_iterations = warmup_iterations + config.num_iterations
     curve: list[EvalPoint] = []
     eval_returns: list[float] = []
     first_loss, env_steps, next_eval = float("nan"), 0, config.eval_every
+    memory = PeakMemory(update_device if update_device.type != "cpu" else None)
     start = time.perf_counter()
-    for iteration in range(1, config.num_iterations + 1):
-        collect_rollout(envs, policy, state, buf, rollout_device, timer)
-        env_steps += config.batch_size
-        frac = 1.0 - env_steps / config.total_timesteps if config.anneal else 1.0
-        with timer.phase("transfer"):
-            values = buf.values.cpu().numpy()
-            next_value = buf.next_value.cpu().numpy()
+    for iteration in range(1, num_iterations + 1):
+        if iteration == warmup_iterations + 1:  # the timed window starts here
+            timer.reset()
+            memory = PeakMemory(update_device if update_device.type != "cpu" else None)
+            state.finished_returns.clear()
+            start = time.perf_counter()
+        frac = 1.0 - (iteration - 1.0) / num_iterations if config.anneal else 1.0
+        collect_rollout(envs, policy, state, buf, timer)
         with timer.phase("update"):
             advantages, returns = compute_gae(
-                buf.rewards, values, next_value, buf.terminated, buf.dones, config.gamma, config.gae_lambda
-            )
+                buf.rewards, buf.values, buf.next_value, buf.terminated, buf.dones,
+                config.gamma, config.gae_lambda,
+            )  # fmt: skip
         with timer.phase("transfer"):
             batch = make_batch(buf, advantages, returns, update_device)
         with timer.phase("update"):
-            optimizer.lr = frac * config.learning_rate
+            for group in optimizer.param_groups:
+                group["lr"] = frac * config.learning_rate
             stats = update(agent, optimizer, batch, config, frac * config.clip_coef)
-        first_loss = stats["loss"] if iteration == 1 else first_loss
         if placement.separate_policy:
             with timer.phase("transfer"):
                 sync_weights(agent, policy)
+        if iteration <= warmup_iterations:
+            continue
+        env_steps += config.batch_size
+        if iteration == warmup_iterations + 1:
+            first_loss = float(stats["loss"])
         latest = None
-        if env_steps >= next_eval or iteration == config.num_iterations:
+        if config.evaluate and (env_steps >= next_eval or iteration == num_iterations):
             next_eval += config.eval_every
             with timer.phase("eval"):
                 eval_returns = evaluate(
                     policy, config.env_id, config.eval_episodes, config.seed + 10_000, rollout_device
                 )
-            latest = EvalPoint(env_steps, time.perf_counter() - start, float(np.mean(eval_returns)))
+            now = time.perf_counter() - start
+            latest = EvalPoint(env_steps, now, now - timer.seconds["eval"], float(np.mean(eval_returns)))
             curve.append(latest)
         if on_progress is not None:
             on_progress(env_steps, config.num_iterations * config.batch_size, latest)
         if config.early_stop and latest is not None and latest.mean_return >= SOLVED_RETURN:
             break
+    if placement.synchronizer() is not None:
+        placement.synchronizer()()
     wall = time.perf_counter() - start
     envs.close()
     solved_at = next((p for p in curve if p.mean_return >= SOLVED_RETURN), None)
@@ -794,4 +689,6 @@ def _train(config: PPOConfig, placement: Placement, on_progress: ProgressFn | No
         train_episode_returns=tuple(state.finished_returns),
         peak_host_mib=memory.host_mib(),
         peak_device_mib=memory.device_mib(),
+        optimizer=optimizer_info,
+        warmup_steps=warmup_iterations * config.batch_size,
     )

@@ -1,9 +1,10 @@
-"""bench-smoke's verdict: the recommendation, the crossover table, the JSON document and the console tables.
+"""bench-smoke's verdict: who wins each cell (or a tie), what decided it, the JSON and the console tables.
 
-The recommendation ranks placements by environment steps per second of training (evaluation excluded) among
-those that solved the task. Wall time to solve is shown too but not ranked on: placements on different devices
-round differently, their runs diverge after a few updates and solve after different numbers of steps, so
-time-to-solve mixes placement speed with luck; steps/s is the placement's own cost.
+Placements are compared on throughput alone: env steps per second over equal timed windows, median of the
+repeats. Two placements tie when their ranges (slowest to fastest repeat) overlap: the difference is inside
+what repeating the same run produces. Solving is judged separately (pass/fail per placement), because runs
+on different devices round differently, diverge after a few updates and solve after different numbers of
+steps: time to solve mixes a placement's speed with luck.
 """
 
 from __future__ import annotations
@@ -14,121 +15,210 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gpucheck.bench.ppo import SOLVED_RETURN
-from gpucheck.bench.runner import BenchReport, PlacementResult
+from gpucheck.bench.latency import LatencyProbes
+from gpucheck.bench.ppo import SOLVED_RETURN, TrainResult
+from gpucheck.bench.runner import BenchReport, Cell, SolveRun, ThroughputRuns
 from gpucheck.bench.timing import PHASES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the ``--json`` document (gpucheck/schemas/bench.schema.json)."""
 
-TIME_SPLIT = (*PHASES, "other")
+TIME_SPLIT = (*(p for p in PHASES if p != "eval"), "other")
+"""The phases of a throughput window (no evaluation runs there)."""
 NUMERICS_LABEL = {"pass": "passed", "fail": "FAILED", "skip": "skipped", "error": "errored"}
+PHASE_WORDS = {
+    "env": "environment stepping",
+    "inference": "policy inference during rollouts",
+    "transfer": "host↔device transfers",
+    "update": "the update (GAE, autograd backward, Adam)",
+    "other": "Python bookkeeping between phases",
+}
 
 
 @dataclass(frozen=True, slots=True)
-class Recommendation:
-    """Which placement to use at one width."""
+class Verdict:
+    """Who wins one cell."""
 
     hidden: int
-    placement: str | None
-    """The fastest placement that solved the task, or None when none did."""
-    steps_per_s: float | None = None
+    num_envs: int
+    winner: str | None
+    """The placement with the highest median steps/s, or None when nothing ran."""
     runner_up: str | None = None
-    """The next fastest placement that ran, if any."""
     speedup: float | None = None
-    """``placement``'s env steps/s divided by ``runner_up``'s."""
+    """Winner's median over the runner-up's."""
+    tie: bool = False
+    """The runner-up's range overlaps the winner's: the difference is within the repeats' spread."""
     text: str = ""
 
 
-def widths(report: BenchReport) -> list[int]:
-    """The hidden widths in the order they ran."""
-    return list(dict.fromkeys(r.hidden for r in report.results))
+def ranked(cell: Cell) -> list[ThroughputRuns]:
+    """The placements that produced figures, fastest median first."""
+    return sorted((r for r in cell.placements if r.runs), key=lambda r: r.median, reverse=True)
 
 
-def recommend(report: BenchReport, hidden: int) -> Recommendation:
-    """The fastest placement that solved the task at ``hidden``, and by how much it beats the next one."""
-    ran = sorted(
-        (r for r in report.results if r.hidden == hidden and r.train is not None),
-        key=lambda r: r.train.steps_per_s,
-        reverse=True,
-    )
-    solved = [r for r in ran if r.solved]
-    if not solved:
-        steps = report.options.config.total_timesteps
-        return Recommendation(
-            hidden,
-            None,
-            text=(
-                f"no placement solved CartPole-v1 (evaluation mean ≥ {SOLVED_RETURN:g}) within {steps:,} "
-                "steps at "
-                f"hidden {hidden}: rerun with more --steps (e.g. {2 * steps:,}) or another --seed"
-            ),
-        )
-    best = solved[0]
-    others = [r for r in ran if r is not best]
-    sps = best.train.steps_per_s
-    if not others:
-        return Recommendation(
-            hidden,
+def overlaps(a: ThroughputRuns, b: ThroughputRuns) -> bool:
+    """Whether two placements' ranges of repeats overlap."""
+    return a.low <= b.high and b.low <= a.high
+
+
+def verdict(cell: Cell) -> Verdict:
+    """The winner of ``cell``, by how much, or a tie."""
+    where = f"hidden {cell.hidden}, {cell.num_envs} envs"
+    order = ranked(cell)
+    if not order:
+        return Verdict(cell.hidden, cell.num_envs, None, text=f"{where}: no placement produced a figure")
+    best = order[0]
+    if len(order) == 1:
+        return Verdict(
+            cell.hidden,
+            cell.num_envs,
             best.placement,
-            sps,
-            text=(
-                f"use {best.placement} at hidden {hidden}: the only placement that ran "
-                f"({sps:,.0f} env steps/s, solved in {best.train.solved_at.wall_s:.1f} s)"
-            ),
+            text=f"{where}: {best.placement} is the only placement that ran ({best.median:,.0f} env steps/s)",
         )
-    runner_up = others[0]
-    speedup = sps / runner_up.train.steps_per_s
-    return Recommendation(
-        hidden,
-        best.placement,
-        sps,
-        runner_up.placement,
-        speedup,
-        text=(
-            f"use {best.placement} at hidden {hidden}: {speedup:.2f}x the env steps/s of "
-            f"{runner_up.placement} ({sps:,.0f} vs {runner_up.train.steps_per_s:,.0f}), "
-            f"solved in {best.train.solved_at.wall_s:.1f} s"
-        ),
-    )
+    second = order[1]
+    speedup = best.median / second.median
+    tie = overlaps(best, second)
+    if tie:
+        text = (
+            f"{where}: {best.placement} and {second.placement} tie ({best.median:,.0f} vs "
+            f"{second.median:,.0f} env steps/s, ranges overlap)"
+        )
+    else:
+        text = (
+            f"{where}: {best.placement} wins, {speedup:.2f}x {second.placement} "
+            f"({best.median:,.0f} vs {second.median:,.0f} env steps/s)"
+        )
+    return Verdict(cell.hidden, cell.num_envs, best.placement, second.placement, speedup, tie, text)
+
+
+def gpu_crossover(report: BenchReport) -> list[str]:
+    """Per width, the smallest env count at which a device placement beats the CPU outside the spread."""
+    lines = []
+    for hidden in report.options.hidden:
+        cells = [c for c in report.cells if c.hidden == hidden]
+        cpu_ran = any(r.placement == "cpu" and r.runs for c in cells for r in c.placements)
+        device_ran = any(r.placement != "cpu" and r.runs for c in cells for r in c.placements)
+        if not (cpu_ran and device_ran):
+            continue
+        wins = []
+        for cell in cells:
+            cpu = next((r for r in cell.placements if r.placement == "cpu" and r.runs), None)
+            best = ranked(cell)[0] if ranked(cell) else None
+            if cpu and best and best.placement != "cpu" and not overlaps(best, cpu):
+                wins.append((cell, best, best.median / cpu.median))
+        if wins:
+            cell, best, ratio = wins[0]
+            lines.append(
+                f"hidden {hidden}: the GPU wins from {cell.num_envs} envs ({best.placement} {ratio:.2f}x cpu)"
+            )
+        else:
+            counts = ", ".join(str(c.num_envs) for c in cells)
+            lines.append(f"hidden {hidden}: the CPU wins or ties at every env count tried ({counts})")
+    return lines
+
+
+def deciding_cost(runs: ThroughputRuns, latency: LatencyProbes) -> str | None:
+    """One sentence: which phase took the largest share of the typical repeat, with the probe behind it."""
+    typical = runs.typical
+    if typical is None:
+        return None
+    fractions = typical.fractions()
+    phase = max(TIME_SPLIT, key=lambda p: fractions.get(p, 0.0))
+    share = fractions.get(phase, 0.0)
+    where = f"{runs.placement} (hidden {runs.hidden}, {runs.num_envs} envs)"
+    sentence = f"{where}: {PHASE_WORDS[phase]}: {100 * share:.0f} % of its wall time"
+    on_device = runs.rollout_device not in (None, "cpu") or runs.update_device not in (None, "cpu")
+    if latency.status == "ok" and on_device:
+        probe = latency.copy_for(runs.num_envs)
+        if phase == "transfer" and probe is not None and probe.h2d_pageable_us is not None:
+            sentence += (
+                f" (one step's observations: {probe.h2d_pageable_us:.0f} µs host→device, "
+                f"{probe.d2h_pageable_us:.0f} µs back, pageable; every step also waits for the device)"
+            )
+        elif phase in ("inference", "update", "env") and latency.launch_us is not None:
+            sentence += f" (launch-bound: {latency.launch_us:.1f} µs per kernel launch"
+            sentence += f", {latency.sync_us:.0f} µs per sync)" if latency.sync_us is not None else ")"
+    return sentence
+
+
+def solve_problems(report: BenchReport) -> list[str]:
+    """Widths at which no placement solved the task."""
+    problems = []
+    for hidden in report.options.hidden:
+        runs = [s for s in report.solves if s.hidden == hidden and s.train is not None]
+        if runs and not any(s.solved for s in runs):
+            steps = report.options.config.total_timesteps
+            problems.append(
+                f"no placement solved CartPole-v1 (evaluation mean ≥ {SOLVED_RETURN:g}) within {steps:,} "
+                f"steps at hidden {hidden}: rerun with more --steps (e.g. {2 * steps:,}) or another --seed"
+            )
+    return problems
 
 
 def failures(report: BenchReport) -> list[str]:
     """Why the run counts as failed (exit code 1); empty when it passed."""
     problems = [
-        f"{r.placement} at hidden {r.hidden} broke: {r.reason}" for r in report.results if r.status == "error"
+        f"{r.placement} (hidden {r.hidden}, {r.num_envs} envs) broke during the throughput pass: {r.reason}"
+        for cell in report.cells
+        for r in cell.placements
+        if r.status == "error"
     ]
-    problems += [recommend(report, h).text for h in widths(report) if recommend(report, h).placement is None]
+    problems += [
+        f"{s.placement} (hidden {s.hidden}) broke during the solve pass: {s.reason}"
+        for s in report.solves
+        if s.status == "error"
+    ]
+    problems += solve_problems(report)
     if report.numerics.status in ("fail", "error"):
         problems.append(f"GPU numerics check {report.numerics.status}: {numerics_text(report)}")
+    if report.options.explicit:
+        problems += [f"{s.name} was requested but could not run: {s.reason}" for s in report.skipped]
     return problems
 
 
 def numerics_text(report: BenchReport) -> str:
-    """One line on the CPU-vs-GPU first-update comparison."""
+    """One line on the CPU-vs-device training-step comparison."""
     n = report.numerics
     if n.status == "skip":
         return n.reason or ""
     if n.status == "error":
         return f"could not run on {n.device}: {n.reason}"
     return (
-        f"first-update loss {n.loss_cpu:.7g} (cpu) vs {n.loss_device:.7g} ({n.device}), |diff| "
-        f"{n.loss_abs_diff:.2g}; max |grad diff| {n.grad_max_abs_diff:.2g} of scale {n.grad_scale:.2g}; "
-        f"tolerance {n.atol:g} + {n.rtol:g}·|value|, TF32 off → "
+        f"first training step on cpu vs {n.device}: loss {n.loss_cpu:.7g} vs {n.loss_device:.7g} "
+        f"(|diff| {n.loss_abs_diff:.2g}, tol {n.loss_tol:.2g}); "
+        f"gradients max |diff| {n.grad_max_abs_diff:.2g} "
+        f"= {n.grad_worst_ratio:.2f} of tolerance; after one Adam step ({n.optimizer_cpu} vs "
+        f"{n.optimizer_device}) max |diff| {n.step_max_abs_diff:.2g} = {n.step_worst_ratio:.2f} of bound; "
+        f"rtol {n.rtol:.2g} from the matmul precision, {n.precision} → "
         f"{'within' if n.status == 'pass' else 'OUTSIDE'}"
     )
 
 
 def gpu_note(report: BenchReport) -> str | None:
     """What a GPU machine would add, when every device placement was skipped."""
-    device_results = [r for r in report.results if r.placement != "cpu"]
-    if not device_results or any(r.status != "skipped" for r in device_results):
+    if not report.skipped or any(r.uses_device for r in _ran(report)):
         return None
     return (
-        "on a machine with a CUDA GPU, bench-smoke also times the naive all-GPU port (gpu) and CPU "
-        "rollouts with GPU updates (split), compares the first update's loss and gradient with the "
-        "CPU's, and reports peak GPU memory, so you learn whether the GPU pays off at your network width."
+        "on a machine with a CUDA GPU, bench-smoke also times the naive all-GPU port (gpu), CPU rollouts "
+        "with GPU updates (split) and CartPole simulated on the GPU (gpu-env), compares a training step's "
+        "loss, gradients and Adam step with the CPU's, and probes launch, sync and copy latency, so you "
+        "learn at which width and env count the GPU pays off."
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ran:
+    placement: str
+    uses_device: bool
+
+
+def _ran(report: BenchReport) -> list[_Ran]:
+    return [
+        _Ran(r.placement, r.rollout_device not in (None, "cpu") or r.update_device not in (None, "cpu"))
+        for cell in report.cells
+        for r in cell.placements
+        if r.runs
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -136,35 +226,69 @@ def gpu_note(report: BenchReport) -> str | None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def result_to_dict(r: PlacementResult) -> dict:
-    """One placement's figures (keys documented in bench.schema.json)."""
-    doc: dict = {
+def time_split(t: TrainResult) -> dict[str, float]:
+    """Each throughput phase's share of ``t``'s training wall time."""
+    fractions = t.fractions()
+    return {phase: fractions.get(phase, 0.0) for phase in TIME_SPLIT}
+
+
+def _throughput_doc(r: ThroughputRuns, latency: LatencyProbes) -> dict:
+    typical = r.typical
+    return {
         "placement": r.placement,
-        "hidden": r.hidden,
         "status": r.status,
         "reason": r.reason,
         "rollout_device": r.rollout_device,
         "update_device": r.update_device,
+        "steps_per_s": r.steps_per_s,
+        "median": r.median,
+        "min": r.low,
+        "max": r.high,
+        "time_split_fraction": None if typical is None else time_split(typical),
+        "optimizer": None if typical is None else typical.optimizer.implementation,
+        "peak_host_rss_mib": None if typical is None else typical.peak_host_mib,
+        "peak_device_mib": None if typical is None else typical.peak_device_mib,
+        "deciding_cost": deciding_cost(r, latency),
     }
-    t = r.train
+
+
+def _solve_doc(s: SolveRun) -> dict:
+    doc: dict = {
+        "placement": s.placement,
+        "hidden": s.hidden,
+        "num_envs": s.num_envs,
+        "status": s.status,
+        "reason": s.reason,
+        "solved": s.solved,
+    }
+    t = s.train
     if t is None:
         return doc
     doc.update(
         {
-            "wall_s": t.wall_s,
             "env_steps": t.env_steps,
+            "wall_s": t.wall_s,
+            "eval_s": t.phases.get("eval", 0.0),
             "steps_per_s": t.steps_per_s,
-            "time_split_s": {phase: t.phases.get(phase, 0.0) for phase in TIME_SPLIT},
             "eval_mean_return": t.eval_mean,
-            "eval_returns": list(t.eval_returns),
-            "solved": t.solved,
             "solved_at": None
             if t.solved_at is None
-            else {"env_steps": t.solved_at.env_steps, "wall_s": t.solved_at.wall_s},
+            else {
+                "env_steps": t.solved_at.env_steps,
+                "wall_s": t.solved_at.wall_s,
+                "train_s": t.solved_at.train_s,
+            },
             "curve": [
-                {"env_steps": p.env_steps, "wall_s": p.wall_s, "mean_return": p.mean_return} for p in t.curve
+                {
+                    "env_steps": p.env_steps,
+                    "wall_s": p.wall_s,
+                    "train_s": p.train_s,
+                    "mean_return": p.mean_return,
+                }
+                for p in t.curve
             ],
             "first_update_loss": t.first_update_loss,
+            "optimizer": t.optimizer.implementation,
             "peak_host_rss_mib": t.peak_host_mib,
             "peak_device_mib": t.peak_device_mib,
         }
@@ -172,59 +296,102 @@ def result_to_dict(r: PlacementResult) -> dict:
     return doc
 
 
+def _latency_doc(probes: LatencyProbes) -> dict:
+    return {
+        "status": probes.status,
+        "device": probes.device,
+        "reason": probes.reason,
+        "launch_us": probes.launch_us,
+        "sync_us": probes.sync_us,
+        "copies": [
+            {
+                "what": c.what,
+                "num_envs": c.num_envs,
+                "bytes": c.nbytes,
+                "h2d_pageable_us": c.h2d_pageable_us,
+                "h2d_pinned_us": c.h2d_pinned_us,
+                "d2h_pageable_us": c.d2h_pageable_us,
+                "d2h_pinned_us": c.d2h_pinned_us,
+            }
+            for c in probes.copies
+        ],
+    }
+
+
 def to_json(report: BenchReport, exit_code: int) -> dict:
     """The ``--json`` document."""
-    config = report.options.config
-    recs = [recommend(report, h) for h in widths(report)]
+    options, config = report.options, report.options.config
+    n = report.numerics
+    problems = failures(report)
     return {
         "format": "gpucheck-bench-smoke",
         "schema_version": SCHEMA_VERSION,
-        "status": "failed" if failures(report) else "ok",
+        "status": "failed" if problems else "ok",
         "exit_code": exit_code,
-        "problems": failures(report),
+        "problems": problems,
         "environment": report.environment,
         "config": {
             "env_id": config.env_id,
             "seed": config.seed,
             "total_timesteps": config.total_timesteps,
-            "num_envs": config.num_envs,
+            "envs": list(options.envs),
             "num_steps": config.num_steps,
-            "hidden": list(report.options.hidden),
-            "placements": list(report.options.placements),
-            "device": report.options.device,
-            "framework": report.options.framework,
+            "hidden": list(options.hidden),
+            "depth": config.depth,
+            "activation": config.activation,
+            "placements": list(options.placements),
+            "device": options.device,
+            "framework": options.framework,
+            "repeats": options.repeats,
+            "window": options.window,
             "early_stop": config.early_stop,
             "eval_every": config.eval_every,
             "eval_episodes": config.eval_episodes,
             "torch_threads": config.torch_threads,
             "solved_return": SOLVED_RETURN,
         },
-        "results": [result_to_dict(r) for r in report.results],
-        "numerics": {
-            "status": report.numerics.status,
-            "device": report.numerics.device,
-            "loss_cpu": report.numerics.loss_cpu,
-            "loss_device": report.numerics.loss_device,
-            "loss_abs_diff": report.numerics.loss_abs_diff,
-            "grad_max_abs_diff": report.numerics.grad_max_abs_diff,
-            "grad_scale": report.numerics.grad_scale,
-            "rtol": report.numerics.rtol,
-            "atol": report.numerics.atol,
-            "reason": report.numerics.reason,
-        },
-        "recommendations": [
+        "throughput": [
             {
-                "hidden": r.hidden,
-                "placement": r.placement,
-                "steps_per_s": r.steps_per_s,
-                "runner_up": r.runner_up,
-                "speedup": r.speedup,
-                "text": r.text,
+                "hidden": cell.hidden,
+                "num_envs": cell.num_envs,
+                "window_steps": cell.window_steps,
+                "placements": [_throughput_doc(r, report.latency) for r in cell.placements],
+                "verdict": _verdict_doc(verdict(cell)),
             }
-            for r in recs
+            for cell in report.cells
         ],
+        "gpu_crossover": gpu_crossover(report),
+        "solve": [_solve_doc(s) for s in report.solves],
+        "numerics": {
+            "status": n.status,
+            "device": n.device,
+            "precision": n.precision,
+            "rtol": n.rtol,
+            "loss_cpu": n.loss_cpu,
+            "loss_device": n.loss_device,
+            "loss_abs_diff": n.loss_abs_diff,
+            "loss_tol": n.loss_tol,
+            "grad_max_abs_diff": n.grad_max_abs_diff,
+            "grad_worst_ratio": n.grad_worst_ratio,
+            "step_max_abs_diff": n.step_max_abs_diff,
+            "step_worst_ratio": n.step_worst_ratio,
+            "optimizer_cpu": n.optimizer_cpu,
+            "optimizer_device": n.optimizer_device,
+            "reason": n.reason,
+        },
+        "latency": _latency_doc(report.latency),
         "gpu_note": gpu_note(report),
         "wall_s": report.wall_s,
+    }
+
+
+def _verdict_doc(v: Verdict) -> dict:
+    return {
+        "winner": v.winner,
+        "runner_up": v.runner_up,
+        "speedup": v.speedup,
+        "tie": v.tie,
+        "text": v.text,
     }
 
 
@@ -233,119 +400,204 @@ def to_json(report: BenchReport, exit_code: int) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    """A table whose cells wrap instead of being cut when the console is narrow (piped output)."""
+    table = Table(title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    return table
+
+
+def _range(r: ThroughputRuns) -> str:
+    if r.status == "skipped":
+        return "skipped"
+    if not r.runs:
+        return r.status
+    text = f"{r.median:,.0f} ({r.low:,.0f}–{r.high:,.0f})"
+    return f"{text} [status.error]broke[/]" if r.status == "error" else text
+
+
+def crossover_table(report: BenchReport) -> Table:
+    """Per width × env count: every placement's median (min–max) steps/s and the winner."""
+    skipped = {s.name for s in report.skipped}
+    placements = [p for p in report.options.placements if p not in skipped]  # skips are listed below
+    repeats = report.options.repeats
+    table = _table(
+        f"throughput: env steps/s, median (min–max) of {repeats} repeats over a fixed window, no evaluation",
+        "hidden",
+        "envs",
+        "window",
+        *placements,
+        "winner",
+        right=("hidden", "envs", "window", *placements),
+    )
+    for cell in report.cells:
+        by_name = {r.placement: r for r in cell.placements}
+        v = verdict(cell)
+        if v.winner is None:
+            winner = "-"
+        elif v.runner_up is None:
+            winner = v.winner
+        elif v.tie:
+            winner = f"tie: {v.winner} ≈ {v.runner_up}"
+        else:
+            winner = f"{v.winner} ({v.speedup:.2f}x {v.runner_up})"
+        table.add_row(
+            str(cell.hidden),
+            str(cell.num_envs),
+            f"{cell.window_steps:,}",
+            *(_range(by_name[p]) if p in by_name else "-" for p in placements),
+            winner,
+        )
+    return table
+
+
+def time_split_table(report: BenchReport) -> Table:
+    """Per placement and cell: each phase's share of the typical repeat's wall time."""
+    table = _table(
+        "where the time went: share of the training wall time (typical repeat)",
+        "placement",
+        "hidden",
+        "envs",
+        *TIME_SPLIT,
+        "optimizer",
+        right=("hidden", "envs", *TIME_SPLIT),
+    )
+    for cell in report.cells:
+        for r in cell.placements:
+            t = r.typical
+            if t is None:
+                continue
+            split = time_split(t)
+            table.add_row(
+                r.placement,
+                str(r.hidden),
+                str(r.num_envs),
+                *(f"{100 * split[p]:.0f}%" for p in TIME_SPLIT),
+                t.optimizer.implementation,
+            )
+    return table
+
+
 def _mib(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def results_table(report: BenchReport) -> Table:
-    """Per placement: speed, outcome and memory."""
-    table = Table(title="bench-smoke: PPO on CartPole-v1", title_justify="left")
-    for name in (
+def solve_table(report: BenchReport) -> Table:
+    """Per placement and width: solved or not, and how long it took with and without evaluation."""
+    table = _table(
+        f"solve: until a 10-episode evaluation mean ≥ {SOLVED_RETURN:g} "
+        f"(cap {report.options.config.total_timesteps:,} steps)",
         "placement",
         "hidden",
-        "wall s",
+        "envs",
+        "result",
         "env steps",
-        "steps/s",
+        "s incl. eval",
+        "s excl. eval",
         "return",
-        "solved at",
         "host MiB",
         "dev MiB",
-    ):
-        table.add_column(name, justify="left" if name in ("placement", "solved at") else "right")
-    for r in report.results:
-        t = r.train
+        right=(
+            "hidden",
+            "envs",
+            "env steps",
+            "s incl. eval",
+            "s excl. eval",
+            "return",
+            "host MiB",
+            "dev MiB",
+        ),
+    )
+    for s in report.solves:
+        t = s.train
+        if s.status == "skipped":
+            continue  # listed with its reason below the tables
         if t is None:
-            style = "status.skip" if r.status == "skipped" else "status.error"
-            table.add_row(r.placement, str(r.hidden), f"[{style}]{r.status}[/]", "", "", "", "", "", "")
+            style = "status.skip" if s.status == "skipped" else "status.error"
+            table.add_row(s.placement, str(s.hidden), str(s.num_envs), f"[{style}]{s.status}[/]", *[""] * 6)
             continue
-        solved = (
-            f"[status.pass]{t.solved_at.env_steps:,}, {t.solved_at.wall_s:.1f} s[/]"
-            if t.solved_at
-            else "[status.fail]not solved[/]"
-        )
+        point = t.solved_at
         table.add_row(
-            r.placement,
-            str(r.hidden),
-            f"{t.wall_s:.1f}",
-            f"{t.env_steps:,}",
-            f"{t.steps_per_s:,.0f}",
-            f"{t.eval_mean:.1f}",
-            solved,
+            s.placement,
+            str(s.hidden),
+            str(s.num_envs),
+            "[status.pass]solved[/]" if point else "[status.fail]not solved[/]",
+            f"{(point.env_steps if point else t.env_steps):,}",
+            f"{(point.wall_s if point else t.wall_s):.1f}",
+            f"{(point.train_s if point else t.wall_s - t.phases.get('eval', 0.0)):.1f}",
+            f"{t.eval_mean:.0f}",
             _mib(t.peak_host_mib),
             _mib(t.peak_device_mib),
         )
     return table
 
 
-def time_split_table(report: BenchReport) -> Table:
-    """Per placement: where the training seconds went."""
-    table = Table(title="where the time went: seconds (% of wall)", title_justify="left")
-    table.add_column("placement")
-    table.add_column("hidden", justify="right")
-    for phase in TIME_SPLIT:
-        table.add_column(phase, justify="right")
-    for r in report.results:
-        if r.train is None:
-            continue
-        wall = r.train.wall_s or 1.0
-        cells = [
-            f"{r.train.phases.get(p, 0.0):.2f} {100 * r.train.phases.get(p, 0.0) / wall:.0f}%"
-            for p in TIME_SPLIT
-        ]
-        table.add_row(r.placement, str(r.hidden), *cells)
-    return table
+def latency_table(probes: LatencyProbes) -> Table:
+    """The copy probes, µs per copy."""
+    table = _table(
+        f"latency on {probes.device}: launch {probes.launch_us:.1f} µs, sync round trip "
+        + ("-" if probes.sync_us is None else f"{probes.sync_us:.1f} µs")
+        + "; copies of observations, µs",
+        "what",
+        "envs",
+        "bytes",
+        "H2D pageable",
+        "H2D pinned",
+        "D2H pageable",
+        "D2H pinned",
+        right=("envs", "bytes", "H2D pageable", "H2D pinned", "D2H pageable", "D2H pinned"),
+    )
 
+    def us(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.1f}"
 
-def crossover_table(report: BenchReport) -> Table:
-    """Env steps/s of each placement at each width, and the winner (for ``--hidden`` sweeps)."""
-    placements = [p for p in report.options.placements if any(r.placement == p for r in report.results)]
-    table = Table(title="crossover: env steps/s by width", title_justify="left")
-    table.add_column("hidden", justify="right")
-    for name in placements:
-        table.add_column(name, justify="right")
-    table.add_column("fastest that solved")
-    for hidden in widths(report):
-        by_name = {r.placement: r for r in report.results if r.hidden == hidden}
-        cells = [
-            f"{by_name[n].train.steps_per_s:,.0f}"
-            if by_name[n].train
-            else by_name[n].status
-            if n in by_name
-            else "-"
-            for n in placements
-        ]
-        table.add_row(str(hidden), *cells, recommend(report, hidden).placement or "none")
+    for c in probes.copies:
+        table.add_row(
+            c.what,
+            str(c.num_envs),
+            f"{c.nbytes:,}",
+            us(c.h2d_pageable_us),
+            us(c.h2d_pinned_us),
+            us(c.d2h_pageable_us),
+            us(c.d2h_pinned_us),
+        )
     return table
 
 
 def render(report: BenchReport, console: Console) -> None:
-    """Print the summary tables, the numerics line, skipped reasons and the recommendation."""
-    console.print(results_table(report))
+    """Print the tables, the deciding costs, the numerics line, skipped reasons and the verdicts."""
+    console.print(crossover_table(report))
     console.print(time_split_table(report))
-    if len(widths(report)) > 1:
-        console.print(crossover_table(report))
-    skip_reasons: dict[str, list[str]] = {}
-    for r in report.results:
-        if r.status == "skipped":
-            names = skip_reasons.setdefault(r.reason or "", [])
-            names.extend([r.placement] if r.placement not in names else [])
-        elif r.status == "error":
-            console.print(
-                f"[status.error]{r.placement} (hidden {r.hidden}) broke[/]: {escape(r.reason or '')}"
-            )
-    for reason, names in skip_reasons.items():
+    console.print(solve_table(report))
+    if report.latency.status == "ok":
+        console.print(latency_table(report.latency))
+    elif report.latency.status == "error":
+        console.print(f"[status.error]latency probes broke[/]: {escape(report.latency.reason or '')}")
+    for cell in report.cells:
+        for r in cell.placements:
+            sentence = deciding_cost(r, report.latency)
+            if sentence:
+                console.print(f"decided by: {escape(sentence)}")
+    by_reason: dict[str, list[str]] = {}
+    for s in report.skipped:
+        by_reason.setdefault(s.reason, []).append(s.name)
+    for reason, names in by_reason.items():
         console.print(f"[status.skip]{', '.join(names)} skipped[/]: {escape(reason)}")
-    if report.numerics.status == "skip" and report.numerics.reason in skip_reasons:
-        console.print("[status.skip]numerics check skipped[/]: no GPU placement ran")
+    n = report.numerics
+    if n.status == "skip" and n.reason in by_reason:
+        console.print("[status.skip]numerics check skipped[/]: no device placement ran")
     else:
-        style = {"pass": "status.pass", "skip": "status.skip"}.get(report.numerics.status, "status.fail")
-        label = NUMERICS_LABEL[report.numerics.status]
-        console.print(f"[{style}]numerics check {label}[/]: {escape(numerics_text(report))}")
+        style = {"pass": "status.pass", "skip": "status.skip"}.get(n.status, "status.fail")
+        console.print(
+            f"[{style}]numerics check {NUMERICS_LABEL[n.status]}[/]: {escape(numerics_text(report))}"
+        )
     note = gpu_note(report)
     if note:
         console.print(f"note: {escape(note)}")
-    for hidden in widths(report):
-        rec = recommend(report, hidden)
-        console.print(
-            f"[{'summary.line' if rec.placement else 'status.fail'}]recommendation: {escape(rec.text)}[/]"
-        )
+    for line in gpu_crossover(report):
+        console.print(f"[summary.line]crossover: {escape(line)}[/]")
+    for cell in report.cells:
+        console.print(f"[summary.line]verdict: {escape(verdict(cell).text)}[/]")
+    for problem in failures(report):
+        console.print(f"[status.fail]problem: {escape(problem)}[/]")

@@ -50,6 +50,11 @@ class PhaseTimer:
         self.seconds = dict.fromkeys(PHASES, 0.0)
         self._phases = {name: _Phase(self, name) for name in PHASES}
 
+    def reset(self) -> None:
+        """Zero every phase (the timed window starts after the warm-up)."""
+        for name in self.seconds:
+            self.seconds[name] = 0.0
+
     def phase(self, name: str) -> _Phase:
         """A context manager timing one stretch of ``name``."""
         return self._phases[name]

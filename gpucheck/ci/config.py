@@ -189,7 +189,7 @@ def expectations_from_mapping(table: Mapping[str, Any], *, where: str) -> Expect
     if isinstance(frameworks, str):
         frameworks = (frameworks,)
     if not isinstance(frameworks, (list, tuple)):
-        raise ExpectationError(f"{where}: [expect] frameworks must be a list such as [\"torch\"]")
+        raise ExpectationError(f'{where}: [expect] frameworks must be a list such as ["torch"]')
     values = {k: v for k, v in table.items() if k != "frameworks"}
     return build_expectations(**values, frameworks=frameworks, prefix=f"{where}: [expect] ")
 

@@ -1,34 +1,40 @@
-"""``gpucheck bench-smoke``: train PPO on CartPole-v1 on the CPU, the GPU and split, and say which to use.
+"""``gpucheck bench-smoke``: train PPO on CartPole-v1 under each placement; say where the GPU starts to win.
 
 Exit codes (gpucheck/cli/exit_codes.py):
 
-- 0: at every ``--hidden`` width at least one placement solved the task, no placement broke while running
-  and the GPU numerics check (when a GPU placement ran) agreed. Skipped placements (no GPU) do not fail.
-- 1: no placement solved the task within ``--steps`` at some width, a placement broke half-way, or the first
-  update's loss/gradient on the GPU differs from the CPU's beyond the tolerance.
-- 2: bad options (``--hidden``, ``--placements``, ``--device``, ``--framework``) or torch/gymnasium missing.
+- 0: at every ``--hidden`` width at least one placement solved the task, nothing broke while running and the
+  GPU numerics check (when a device placement ran) agreed. Placements skipped by default (no GPU) do not fail.
+- 1: no placement solved the task within ``--steps`` at some width, a placement broke half-way, the numerics
+  check failed, or a placement named in ``--placements`` could not run while others did.
+- 2: bad options (``--hidden``, ``--envs``, ``--placements``, ``--device``, ``--framework``, ``--steps`` below
+  one rollout), none of the requested placements can run on this host (e.g. ``--placements gpu`` without a
+  GPU; the message says why), or torch/gymnasium missing.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.cli.help_text import examples
 from gpucheck.report.theme import THEME
 
 if TYPE_CHECKING:  # NOTE: the bench modules import torch (~2.5 s); only bench-smoke itself pays for that.
-    from gpucheck.bench.ppo import EvalPoint
     from gpucheck.bench.runner import BenchOptions, BenchReport
+    from gpucheck.bench.runner import Progress as BenchProgress
 
-PLACEMENTS = ("cpu", "gpu", "split")
+PLACEMENTS = ("cpu", "gpu", "split", "gpu-env")
+ACTIVATIONS = ("tanh", "relu", "elu", "gelu")
+LINE_EVERY_S = 10.0
+"""Without a terminal, a progress line at most this often within a run (and one per finished run)."""
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -36,12 +42,17 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(int(ExitCode.USAGE))
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """``"64,128"`` → ``(64, 128)``; raises ValueError on anything but positive integers."""
+def parse_counts(text: str, option: str) -> tuple[int, ...]:
+    """``"64,128"`` → ``(64, 128)`` (duplicates dropped, order kept); ValueError on anything else."""
     parts = [v.strip() for v in text.split(",") if v.strip()]
     if not parts or not all(v.isdigit() and int(v) > 0 for v in parts):
-        raise ValueError(f"--hidden wants positive integers separated by commas, got {text!r}")
-    return tuple(int(v) for v in parts)
+        raise ValueError(f"{option} wants positive integers separated by commas, got {text!r}")
+    return tuple(dict.fromkeys(int(v) for v in parts))
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``--hidden``: widths to sweep."""
+    return parse_counts(text, "--hidden")
 
 
 def parse_placements(text: str) -> tuple[str, ...]:
@@ -64,53 +75,91 @@ def parse_device(text: str) -> str:
 
 
 def bench_smoke_command(
-    hidden: str = typer.Option("64", "--hidden", help="Hidden-layer width(s) to sweep, e.g. 64,128,256."),
-    placements: str = typer.Option("cpu,gpu,split", "--placements", help="Which of cpu, gpu, split to run."),
-    seed: int = typer.Option(1, "--seed", help="Seed for torch and the environments."),
-    steps: int = typer.Option(100_000, "--steps", min=1, help="Environment-step budget per placement."),
-    envs: int = typer.Option(8, "--envs", min=1, help="Parallel CartPole environments."),
-    device: str = typer.Option(
-        "cuda", "--device", help="The GPU for the gpu and split placements: cuda or cuda:N."
+    hidden: str = typer.Option("64", "--hidden", help="Hidden-layer width(s) to sweep, e.g. 64,256."),
+    envs: str = typer.Option(
+        "8", "--envs", help="Parallel environment count(s) to sweep, e.g. 8,64,512,4096."
     ),
+    placements: str | None = typer.Option(
+        None,
+        "--placements",
+        help="Which of cpu, gpu, split, gpu-env to run (default: all this machine can; named ones must run).",
+    ),
+    repeats: int = typer.Option(
+        3, "--repeats", min=1, help="Timed throughput repeats per placement and cell."
+    ),
+    window: int = typer.Option(
+        16_384,
+        "--window",
+        min=1,
+        help="Timed env steps per throughput repeat (rounded up to whole rollouts).",
+    ),
+    steps: int = typer.Option(100_000, "--steps", min=1, help="Env-step budget of each solve run."),
+    seed: int = typer.Option(1, "--seed", help="Seed for torch and the environments."),
+    depth: int = typer.Option(2, "--depth", min=1, help="Hidden layers per tower."),
+    activation: str = typer.Option(
+        "tanh", "--activation", help="Hidden activation: tanh, relu, elu or gelu."
+    ),
+    device: str = typer.Option("cuda", "--device", help="The GPU for the device placements: cuda or cuda:N."),
     framework: str = typer.Option("torch", "--framework", help="Training framework; only torch so far."),
+    latency: bool = typer.Option(
+        True,
+        "--latency/--no-latency",
+        help="Probe launch, sync and copy latency on the device (when one runs).",
+    ),
     early_stop: bool = typer.Option(
         True,
         "--early-stop/--no-early-stop",
-        help="Stop a placement once it solves the task (default) or use all --steps.",
+        help="Stop a solve run once it solves the task (default) or use all --steps.",
     ),
     json_out: bool = typer.Option(
         False, "--json", help="Print JSON (schema: gpucheck/schemas/bench.schema.json)."
     ),
     plot: Path | None = typer.Option(  # noqa: B008 - typer declares options as defaults
-        None, "--plot", help="Write return-over-time and time-split plots to this PNG."
+        None, "--plot", help="Write steps/s vs env count and width, and the time split, to this PNG."
     ),
 ) -> None:
-    """Train PPO on CartPole-v1 on the CPU, the GPU and split, and say which placement to use."""
+    """Train PPO on CartPole-v1 under each placement and say which to use, and why."""
     try:
-        widths, names, device = parse_hidden(hidden), parse_placements(placements), parse_device(device)
+        widths, env_counts, device = parse_hidden(hidden), parse_counts(envs, "--envs"), parse_device(device)
+        names = PLACEMENTS if placements is None else parse_placements(placements)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"--activation wants one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     except ValueError as exc:
         raise _usage_error(str(exc)) from None
     try:
         from gpucheck.bench.ppo import PPOConfig, validate
-        from gpucheck.bench.runner import BenchOptions, UnsupportedFramework
+        from gpucheck.bench.runner import BenchOptions, NothingToRun, UnsupportedFramework
         from gpucheck.bench.summary import failures, render, to_json
     except ImportError as exc:
         raise _usage_error(
             f"bench-smoke needs torch and gymnasium ({exc}): pip install 'gpucheck[bench]'"
         ) from None
 
-    config = PPOConfig(seed=seed, total_timesteps=steps, num_envs=envs, early_stop=early_stop)
+    config = PPOConfig(
+        seed=seed,
+        total_timesteps=steps,
+        num_envs=env_counts[0],
+        hidden=widths[0],
+        depth=depth,
+        activation=activation,
+        early_stop=early_stop,
+    )
     options = BenchOptions(
         placements=names,
+        explicit=placements is not None,
         hidden=widths,
+        envs=env_counts,
+        repeats=repeats,
+        window=window,
         device=device,
         framework=framework,
-        config=replace(config, hidden=widths[0]),
+        latency=latency,
+        config=config,
     )
     try:
         validate(config)
         report = _run_with_progress(options, show=not json_out)
-    except (UnsupportedFramework, ValueError) as exc:
+    except (UnsupportedFramework, NothingToRun, ValueError) as exc:
         raise _usage_error(str(exc)) from None
     code = ExitCode.FAILED if failures(report) else ExitCode.OK
     if plot is not None:
@@ -126,29 +175,71 @@ def bench_smoke_command(
     raise typer.Exit(int(code))
 
 
+def _label(event: BenchProgress) -> str:
+    if event.stage in ("numerics", "latency"):
+        return {"numerics": "numerics check", "latency": "latency probes"}[event.stage]
+    what = f"{event.stage} {event.placement} h{event.hidden} e{event.num_envs}"
+    return f"{what} repeat {event.repeat + 1}" if event.stage == "throughput" else what
+
+
+class LineProgress:
+    """Progress without a terminal: a line per finished run, and one every ``LINE_EVERY_S`` inside one."""
+
+    def __init__(self, stream: object) -> None:
+        """Write to ``stream`` (a text file)."""
+        self.stream = stream
+        self.last = time.monotonic()
+
+    def __call__(self, event: BenchProgress) -> None:
+        """Print the event if it finished a run or the last line is old enough."""
+        now = time.monotonic()
+        if event.finished is not None:
+            figure = f"{event.finished.steps_per_s:,.0f} env steps/s"
+            if event.finished.solved_at is not None:
+                figure += f", solved at {event.finished.solved_at.env_steps:,} steps"
+            line = f"[{event.run_index}/{event.run_total}] {_label(event)}: {figure}"
+        elif event.stage in ("numerics", "latency"):
+            line = f"{_label(event)} …"
+        elif now - self.last >= LINE_EVERY_S:
+            count = f"[{event.run_index + 1}/{event.run_total}]"
+            line = f"{count} {_label(event)}: {event.done:,}/{event.total:,} steps"
+        else:
+            return
+        self.last = now
+        print(f"bench-smoke: {line}", file=self.stream, flush=True)
+
+
 def _run_with_progress(options: BenchOptions, *, show: bool) -> BenchReport:
-    """Run the bench with a rich progress bar on stderr (none with ``--json``)."""
+    """Run with a progress bar on a terminal's stderr, periodic lines otherwise, nothing with --json."""
     from gpucheck.bench.runner import run_bench
 
     if not show:
         return run_bench(options)
     console = Console(file=sys.stderr, theme=THEME)
+    if not console.is_terminal:
+        return run_bench(options, LineProgress(sys.stderr))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,} steps"),
-        TextColumn("{task.fields[eval]}"),
+        TextColumn("{task.fields[note]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
-        tasks: dict[tuple[str, int], int] = {}
+        overall: list[TaskID] = []
 
-        def on_progress(name: str, width: int, done: int, total: int, latest: EvalPoint | None) -> None:
-            key = (name, width)
-            if key not in tasks:
-                tasks[key] = progress.add_task(f"{name} h{width}", total=total, eval="")
-            fields = {"eval": f"eval {latest.mean_return:.0f}"} if latest is not None else {}
-            progress.update(tasks[key], completed=done, **fields)
+        def on_progress(event: BenchProgress) -> None:
+            if not overall:
+                overall.append(progress.add_task("bench-smoke runs", total=event.run_total or 1, note=""))
+            progress.update(overall[0], completed=event.run_index, note=_label(event))
+            if event.total:
+                if len(overall) == 1:
+                    overall.append(progress.add_task("", total=event.total, note=""))
+                note = f"eval {event.latest.mean_return:.0f}" if event.latest is not None else ""
+                fields = {"note": note} if note else {}
+                progress.update(
+                    overall[1], description=_label(event), completed=event.done, total=event.total, **fields
+                )
 
         return run_bench(options, on_progress)
 
@@ -156,5 +247,7 @@ def _run_with_progress(options: BenchOptions, *, show: bool) -> BenchReport:
 def register(app: typer.Typer) -> None:
     """Add ``bench-smoke`` to the app."""
     app.command(
-        "bench-smoke", help="Train PPO on CartPole-v1 on CPU / GPU / split and recommend a placement."
+        "bench-smoke",
+        help="Train PPO on CartPole-v1 on cpu / gpu / split / gpu-env and say where the GPU starts to win.",
+        epilog=examples("bench-smoke"),
     )(bench_smoke_command)

@@ -9,11 +9,13 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from gpucheck.ci.config import ExpectationError
 from gpucheck.ci.detect import CiSystem, resolve_ci
 from gpucheck.cli.ci_output import ci_stdout_taken, emit_github, emit_gitlab, read_expectations
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.cli.help_text import examples, plain
 from gpucheck.collect.evidence import Evidence
 from gpucheck.collect.snapshot import SnapshotError, read_snapshot, write_snapshot
 from gpucheck.collect.sources.frameworks import PRECISIONS, parse_logical_gpus
@@ -49,61 +51,126 @@ def exit_code_for(report: Report, *, strict: bool) -> ExitCode:
     return ExitCode.FAILED if report.failed(strict=strict) else ExitCode.OK
 
 
+CHECK, OUTPUT, EXPECT, CONTAINERS, FRAMEWORKS = (
+    "What to check",
+    "Output",
+    "CI expectations",
+    "Containers",
+    "Frameworks",
+)
+"""The option panels of ``gpucheck doctor --help``."""
+CONFIG_HELP = plain("TOML file with an [expect] table.")
+
+
 def doctor_command(
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the JSON report (schema: report.schema.json)."
-    ),
-    junit: Path | None = typer.Option(None, "--junit", help="Also write a JUnit XML report to this file."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the evidence behind each finding."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     only: list[str] | None = typer.Option(
-        None, "--only", help="Run only these checks or layers (comma-separated)."
+        None,
+        "--only",
+        help="Run only these checks or layers (comma-separated), and the probes they need.",
+        rich_help_panel=CHECK,
     ),
     skip: list[str] | None = typer.Option(
-        None, "--skip", help="Skip these checks or layers (comma-separated)."
+        None,
+        "--skip",
+        help="Skip these checks or layers (comma-separated); a skipped layer starts none of its probes.",
+        rich_help_panel=CHECK,
     ),
-    timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Overall time limit in seconds."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.1, help="Overall time limit in seconds.", rich_help_panel=CHECK
+    ),
     sysroot: Path = typer.Option(
-        Path("/"), "--sysroot", help="Read every file under this root (a mounted image)."
+        Path("/"),
+        "--sysroot",
+        help="Read every file under this root (a mounted image).",
+        rich_help_panel=CHECK,
     ),
     replay: Path | None = typer.Option(
-        None, "--replay", help="Diagnose a snapshot taken with `gpucheck snapshot`."
+        None, "--replay", help="Diagnose a snapshot taken with `gpucheck snapshot`.", rich_help_panel=CHECK
     ),
-    python: str = typer.Option(
-        "", "--python", help="Probe the frameworks of this interpreter (default: this one)."
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        help="-v: every finding, with per-step probe timings; -vv: also the evidence behind each.",
+        rich_help_panel=OUTPUT,
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the JSON report (schema: report.schema.json).", rich_help_panel=OUTPUT
+    ),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Print the report as Markdown (for an issue).", rich_help_panel=OUTPUT
+    ),
+    junit: Path | None = typer.Option(
+        None, "--junit", help="Also write a JUnit XML report to this file.", rich_help_panel=OUTPUT
+    ),
+    ci: str = typer.Option(
+        "auto",
+        "--ci",
+        help="CI output: auto (from GITHUB_ACTIONS / GITLAB_CI), github, gitlab or none.",
+        rich_help_panel=OUTPUT,
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too.", rich_help_panel=EXPECT),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP, rich_help_panel=EXPECT),
+    expect_gpus: int | None = typer.Option(
+        None, "--expect-gpus", help="Expect exactly N GPUs.", rich_help_panel=EXPECT
+    ),
+    expect_gpu_name: str | None = typer.Option(
+        None,
+        "--expect-gpu-name",
+        help="Expect every GPU name to match this regex (case-insensitive).",
+        rich_help_panel=EXPECT,
+    ),
+    expect_driver: str | None = typer.Option(
+        None,
+        "--expect-driver",
+        help="Expect the driver version to match SPEC ('>=550,<560'; '550': 550.x).",
+        rich_help_panel=EXPECT,
+    ),
+    expect_cuda: str | None = typer.Option(
+        None,
+        "--expect-cuda",
+        help="Expect the driver's CUDA version to match SPEC ('>=12.4').",
+        rich_help_panel=EXPECT,
+    ),
+    expect_framework: list[str] | None = typer.Option(
+        None,
+        "--expect-framework",
+        help="Expect torch or tensorflow to see a GPU (repeatable).",
+        rich_help_panel=EXPECT,
+    ),
+    expect_mem_gib: float | None = typer.Option(
+        None, "--expect-mem-gib", help="Expect ≥ N GiB on each GPU.", rich_help_panel=EXPECT
     ),
     container_smoke: bool = typer.Option(
-        False, "--container-smoke", help="Run nvidia-smi in a CUDA container through the Docker SDK (opt-in)."
+        False,
+        "--container-smoke",
+        help="Run nvidia-smi in a CUDA container through the Docker SDK (opt-in).",
+        rich_help_panel=CONTAINERS,
     ),
     smoke_image: str = typer.Option(
         "",
         "--smoke-image",
         help="Image for --container-smoke (default: a CUDA base image matching the driver).",
+        rich_help_panel=CONTAINERS,
+    ),
+    python: str = typer.Option(
+        "",
+        "--python",
+        help="Probe the frameworks of this interpreter (default: this one).",
+        rich_help_panel=FRAMEWORKS,
     ),
     tf_logical_gpus: str = typer.Option(
-        "", "--tf-logical-gpus", help="Split GPU 0 into N logical TensorFlow GPUs of MB each: N or NxMB."
+        "",
+        "--tf-logical-gpus",
+        help="Split GPU 0 into N logical TensorFlow GPUs of MB each: N or NxMB.",
+        rich_help_panel=FRAMEWORKS,
     ),
     precision: str = typer.Option(
-        "auto", "--precision", help="Mixed precision you train with: auto, fp16, bf16, fp32 (checked per GPU)"
-    ),
-    config: Path | None = typer.Option(None, "--config", help="TOML file with an [expect] table."),
-    expect_gpus: int | None = typer.Option(None, "--expect-gpus", help="Expect exactly N GPUs."),
-    expect_gpu_name: str | None = typer.Option(
-        None, "--expect-gpu-name", help="Expect every GPU name to match this regex (case-insensitive)."
-    ),
-    expect_driver: str | None = typer.Option(
-        None, "--expect-driver", help="Expect the driver version to match SPEC ('>=550,<560'; '550': 550.x)."
-    ),
-    expect_cuda: str | None = typer.Option(
-        None, "--expect-cuda", help="Expect the driver's CUDA version to match SPEC ('>=12.4')."
-    ),
-    expect_framework: list[str] | None = typer.Option(
-        None, "--expect-framework", help="Expect torch or tensorflow to see a GPU (repeatable)."
-    ),
-    expect_mem_gib: float | None = typer.Option(None, "--expect-mem-gib", help="Expect ≥ N GiB on each GPU."),
-    markdown: bool = typer.Option(False, "--markdown", help="Print the report as Markdown (for an issue)."),
-    ci: str = typer.Option(
-        "auto", "--ci", help="CI output: auto (from GITHUB_ACTIONS / GITLAB_CI), github, gitlab or none."
+        "auto",
+        "--precision",
+        help="Mixed precision you train with: auto, fp16, bf16, fp32 (checked per GPU).",
+        rich_help_panel=FRAMEWORKS,
     ),
 ) -> None:
     """Diagnose the NVIDIA driver, CUDA toolkit, frameworks and containers, and print the fixes."""
@@ -180,7 +247,7 @@ def emit_report(
     *,
     json_out: bool,
     junit: Path | None,
-    verbose: bool,
+    verbose: int,
     evidence: Evidence,
     markdown: bool = False,
     ci: CiSystem = CiSystem.NONE,
@@ -226,7 +293,8 @@ def snapshot_command(
         checks = select_checks(_split(only), _split(skip))
     except UnknownSelectionError as exc:
         raise _usage_error(str(exc)) from None
-    evidence = gather(DoctorOptions(sysroot=str(sysroot), python=python, timeout_s=timeout), checks)
+    opts = DoctorOptions(sysroot=str(sysroot), python=python, skip=_split(skip), timeout_s=timeout)
+    evidence = gather(opts, checks)
     try:
         _write_output("-o", output, lambda: write_snapshot(evidence, output))
     except OutputError as exc:
@@ -240,13 +308,14 @@ def snapshot_command(
 
 def checks_command() -> None:
     """List every check id with its layer and title (for --only / --skip)."""
-    console = Console(theme=THEME, highlight=False)
+    console = Console(theme=THEME, highlight=False, soft_wrap=True)
     for c in load_checks().values():
-        console.print(f"[layer.heading]{LAYERS[c.layer]:<22}[/] {c.id:<32} {c.title}")
+        line = Text(f"{LAYERS[c.layer]:<22}", style="layer.heading").append(f" {c.id:<32} {c.title}")
+        console.print(line)
 
 
 def register(app: typer.Typer) -> None:
     """Add doctor, snapshot and checks to the app."""
-    app.command("doctor")(doctor_command)
-    app.command("snapshot")(snapshot_command)
-    app.command("checks")(checks_command)
+    app.command("doctor", epilog=examples("doctor"))(doctor_command)
+    app.command("snapshot", epilog=examples("snapshot"))(snapshot_command)
+    app.command("checks", epilog=examples("checks"))(checks_command)

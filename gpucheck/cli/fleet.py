@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 
 from gpucheck.cli.exit_codes import ExitCode
-from gpucheck.fleet.load import FleetInputError, load_reports
+from gpucheck.cli.help_text import examples
+from gpucheck.fleet.load import FleetInputError, iter_reports
 from gpucheck.fleet.manifest import (
     DEFAULT_IMAGE,
     DEFAULT_NODE_SELECTOR,
@@ -20,8 +21,8 @@ from gpucheck.fleet.manifest import (
     render_k8s,
     render_slurm,
 )
-from gpucheck.fleet.merge import merge
-from gpucheck.fleet.render import render_console, render_json, render_markdown
+from gpucheck.fleet.merge import merge_stream
+from gpucheck.fleet.render import ROW_LIMIT, render_console, render_json, render_markdown
 from gpucheck.report.theme import THEME
 
 fleet_app = typer.Typer(
@@ -34,7 +35,7 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(int(ExitCode.USAGE))
 
 
-@fleet_app.command("report")
+@fleet_app.command("report", epilog=examples("fleet report"))
 def report_command(
     reports: list[Path] = typer.Argument(  # noqa: B008 - typer declares arguments as defaults
         ..., help="doctor --json reports: files, or directories of *.json."
@@ -43,6 +44,9 @@ def report_command(
     markdown: bool = typer.Option(False, "--markdown", help="Print the merged view as Markdown."),
     node_name: str = typer.Option(
         "hostname", "--node-name", help="Name nodes by the report's hostname, or by the file name ('file')."
+    ),
+    limit: int = typer.Option(
+        ROW_LIMIT, "--limit", help="Nodes listed in the console and Markdown tables, outliers first (0: all)."
     ),
 ) -> None:
     """Merge per-node doctor reports: failing checks, drivers, CUDA versions, GPU models; outliers first.
@@ -53,21 +57,23 @@ def report_command(
         raise _usage_error("--json and --markdown both print to stdout: choose one")
     if node_name not in ("hostname", "file"):
         raise _usage_error(f"--node-name {node_name}: choose hostname or file")
+    if limit < 0:
+        raise _usage_error(f"--limit {limit}: give 0 (every node) or a positive number")
     try:
-        nodes, rejected = load_reports(reports, name_from=node_name)
+        members = iter_reports(reports, name_from=node_name)
     except FleetInputError as exc:
         raise _usage_error(str(exc)) from None
-    fleet = merge(nodes, rejected)
+    fleet = merge_stream(members)
     if json_out:
         sys.stdout.write(render_json(fleet))
     elif markdown:
-        sys.stdout.write(render_markdown(fleet))
+        sys.stdout.write(render_markdown(fleet, limit=limit))
     else:
-        render_console(fleet, Console(theme=THEME, highlight=False))
+        render_console(fleet, Console(theme=THEME, highlight=False), limit=limit)
     raise typer.Exit(int(ExitCode.FAILED if fleet.failed else ExitCode.OK))
 
 
-@fleet_app.command("manifest")
+@fleet_app.command("manifest", epilog=examples("fleet manifest"))
 def manifest_command(
     k8s: bool = typer.Option(False, "--k8s", help="Render a Kubernetes DaemonSet or Job."),
     slurm: bool = typer.Option(False, "--slurm", help="Render a Slurm sbatch script."),
@@ -85,7 +91,7 @@ def manifest_command(
     ),
     partition: str = typer.Option("", "--partition", help="Slurm partition."),
     doctor_args: str = typer.Option(
-        "", "--doctor-args", help="Extra doctor arguments, e.g. \"--expect-gpus 8\"."
+        "", "--doctor-args", help='Extra doctor arguments, e.g. "--expect-gpus 8".'
     ),
     output: Path | None = typer.Option(  # noqa: B008 - typer declares options as defaults
         None, "--output", "-o", help="Write here instead of stdout."
@@ -99,8 +105,16 @@ def manifest_command(
         _check_doctor_args(args)
         selector = parse_node_selector(node_selector) if node_selector else dict(DEFAULT_NODE_SELECTOR)
         opts = ManifestOptions(
-            namespace=namespace, image=image, node_selector=selector, doctor_args=args, gpus=gpus,
-            workload=workload, nodes=nodes, pvc=pvc, reports_dir=reports_dir, partition=partition,
+            namespace=namespace,
+            image=image,
+            node_selector=selector,
+            doctor_args=args,
+            gpus=gpus,
+            workload=workload,
+            nodes=nodes,
+            pvc=pvc,
+            reports_dir=reports_dir,
+            partition=partition,
         )
         name = output.name if output else "gpucheck-fleet.sbatch"
         text = render_k8s(opts) if k8s else render_slurm(opts, filename=name)

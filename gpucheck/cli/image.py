@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.cli.help_text import examples
 from gpucheck.images import build as builder
 from gpucheck.images.lock import DATA, DEFAULT_LOCK, LockError, dump_lock, load_lock, refresh
 from gpucheck.images.matrix import ImageSpec, MatrixError, default_matrix, expand, validate
@@ -48,7 +49,7 @@ def _client() -> object:
         raise _fail(f"no Docker engine answers on {host}: {exc}", ExitCode.FAILED) from None
 
 
-@image_app.command("render")
+@image_app.command("render", epilog=examples("image render"))
 def render_command(
     cuda: list[str] = typer.Option([], "--cuda", help="CUDA versions, e.g. 12.4.1 (repeatable)."),
     ubuntu: list[str] = typer.Option([], "--ubuntu", help="Ubuntu versions: 22.04, 24.04."),
@@ -86,7 +87,7 @@ def _differs(path: Path, text: str) -> bool:
     return not path.is_file() or path.read_text(encoding="utf-8") != text
 
 
-@image_app.command("lock")
+@image_app.command("lock", epilog=examples("image lock"))
 def lock_command(
     tag: list[str] = typer.Option([], "--tag", help="Tags to (re)resolve (default: every locked tag)."),
     lock_file: Path = typer.Option(DEFAULT_LOCK, "--lock", help="The lock file to update."),
@@ -170,7 +171,7 @@ def _progress_build(
     return image_id
 
 
-@image_app.command("build")
+@image_app.command("build", epilog=examples("image build"))
 def build_command(
     image: str = typer.Argument(
         None, help="Matrix image name, e.g. cuda12.4.1-runtime-ubuntu22.04-none-py3.10"
@@ -236,7 +237,7 @@ def _host_has_gpu() -> bool:
     return listed.returncode == 0 and "GPU " in listed.stdout
 
 
-@image_app.command("verify")
+@image_app.command("verify", epilog=examples("image verify"))
 def verify_command(
     image: str = typer.Argument(..., help="Image to verify (local to the engine)."),
     gpus: bool | None = typer.Option(
@@ -262,7 +263,7 @@ def verify_command(
     raise typer.Exit(result.exit_code)
 
 
-@image_app.command("diff")
+@image_app.command("diff", epilog=examples("image diff"))
 def diff_command(
     image_a: str = typer.Argument(..., help="First image."),
     image_b: str = typer.Argument(..., help="Second image."),

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from gpucheck.cli.exit_codes import ExitCode
+from gpucheck.cli.help_text import examples
 from gpucheck.fix.docker_runtime import (
     DEFAULT_CONFIG,
     DEFAULT_RUNTIME_PATH,
@@ -71,7 +72,7 @@ def _plan(
         raise _fail(f"refusing to touch {path}: {exc}; nothing was changed", ExitCode.USAGE) from None
 
 
-@setup_app.command("docker")
+@setup_app.command("docker", epilog=examples("setup docker"))
 def docker_command(
     config: Path = typer.Option(  # noqa: B008 - typer declares options as defaults
         DEFAULT_CONFIG_PATH, "--config",

@@ -39,6 +39,11 @@ SOURCE_MODULES: tuple[str, ...] = (
     "gpucheck.collect.sources.docker_daemon",
     "gpucheck.collect.sources.cdi",
     "gpucheck.collect.sources.host",
+    "gpucheck.collect.sources.devices",
+    "gpucheck.collect.sources.pci",
+    "gpucheck.collect.sources.kernel_log",
+    "gpucheck.collect.sources.toolkit_config",
+    "gpucheck.collect.sources.slurm",
 )
 """Every module that registers collectors, in the order their evidence is listed."""
 

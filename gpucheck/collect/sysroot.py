@@ -168,6 +168,40 @@ class Sysroot:
         except OSError:
             return path
 
+    def stat(self, path: str) -> dict[str, object]:
+        """Type, mode, owner and group of a host path (without following a final symlink); never raises.
+
+        ``access`` says whether this process may open it read-write, and is only known on the live host
+        (under a sysroot it is None: the tree's files stand in for devices the running user never opens).
+        """
+        real = self.resolve(path, follow=False)
+        try:
+            st = os.lstat(real)
+        except FileNotFoundError:
+            return {"path": path, "exists": False}
+        except OSError as exc:
+            return {"path": path, "exists": True, "error": f"{type(exc).__name__}: {exc.strerror or exc}"}
+        kind = (
+            "char"
+            if stat.S_ISCHR(st.st_mode)
+            else "dir"
+            if stat.S_ISDIR(st.st_mode)
+            else "symlink"
+            if stat.S_ISLNK(st.st_mode)
+            else "file"
+        )
+        live = not self.relocated
+        return {
+            "path": path,
+            "exists": True,
+            "kind": kind,
+            "mode": f"{stat.S_IMODE(st.st_mode):04o}",
+            "uid": st.st_uid,
+            "gid": st.st_gid,
+            "rdev": [os.major(st.st_rdev), os.minor(st.st_rdev)] if kind == "char" else None,
+            "access": os.access(real, os.R_OK | os.W_OK) if live else None,
+        }
+
     def read(self, path: str, *, limit: int = MAX_FILE_BYTES) -> FileRead:
         """Read a text file; a missing file, a directory, a FIFO/device, a loop or EACCES is recorded."""
         try:

@@ -273,3 +273,105 @@ def join_group(host: Host, group: str) -> str:
     return on_host(
         host, f"`{sudo(side, f'usermod -aG {group} {who}')}`, then log out and back in (or `newgrp {group}`)"
     )
+
+
+def remove_owner_of(host: Host, path: str, packages: Packages) -> str:
+    """Remove the distribution package that installed ``path`` (``packages`` names it where known)."""
+    known = _names(packages, host.family) if host.family in FAMILIES else None
+    if known:
+        return remove_packages(host, packages)
+    query = {
+        "apt": "dpkg -S",
+        "dnf": "rpm -qf",
+        "yum": "rpm -qf",
+        "zypper": "rpm -qf",
+        "pacman": "pacman -Qo",
+    }
+    if host.family in query:
+        return f"find its package with `{query[host.family]} {path}` and remove it"
+    return (
+        remove_packages(host, packages)
+        if host.family == "unknown"
+        else f"remove the package that owns {path}"
+    )
+
+
+def cuda_packages(component: str, version: str) -> Packages:
+    """NVIDIA's CUDA repository package for a toolkit component (``cudart``, ``toolkit``) of ``version``.
+
+    The same names on every family NVIDIA packages for (``cuda-cudart-12-4``, ``cuda-toolkit-12-4``); Arch's
+    ``cuda`` package holds the newest toolkit only.
+    """
+    dashed = version.replace(".", "-")
+    name = f"cuda-{component}-{dashed}"
+    return {"apt": [name], "dnf": [name], "zypper": [name], "pacman": ["cuda"]}
+
+
+def userspace_packages(branch: str) -> Packages:
+    """The driver's userspace (nvidia-smi, libnvidia-ml, libcuda) per family, for ``branch``."""
+    return {
+        "apt": [f"nvidia-utils-{branch}", f"libnvidia-compute-{branch}"],
+        "dnf": ["nvidia-driver-cuda", "nvidia-driver-cuda-libs"],
+        "zypper": ["nvidia-compute-utils-G06", "nvidia-compute-G06"],
+        "pacman": ["nvidia-utils"],
+    }
+
+
+def cudnn_packages(cuda_major: str) -> Packages:
+    """CuDNN 9 for a CUDA major from NVIDIA's repository (Arch: its ``cudnn`` package)."""
+    name = f"cudnn9-cuda-{cuda_major}"
+    return {"apt": [name], "dnf": [name], "zypper": [name], "pacman": ["cudnn"]}
+
+
+def wsl_purge_linux_driver(host: Host) -> str:
+    """Remove a Linux NVIDIA driver installed inside a WSL2 distro (WSL2 uses the Windows driver)."""
+    remove = remove_packages(
+        host,
+        {
+            "apt": ["nvidia-driver-*", "nvidia-utils-*", "libnvidia-compute-*"],
+            "dnf": ["nvidia-driver*", "xorg-x11-drv-nvidia*"],
+            "zypper": ["nvidia-compute-G06", "nvidia-compute-utils-G06", "nvidia-video-G06"],
+            "pacman": ["nvidia-utils"],
+        },
+        guide=WSL_GUIDE,
+    )
+    return (
+        f"Remove the Linux driver from the distro (WSL2 uses the Windows driver): {remove}; install only the "
+        "WSL-Ubuntu `cuda-toolkit-12-x` package (never `cuda` or `cuda-drivers`); use "
+        "/usr/lib/wsl/lib/nvidia-smi."
+    )
+
+
+def list_driver_branches(host: Host) -> str:
+    """The command that lists the driver branches this host's repositories offer."""
+    table = {
+        "apt": "apt-cache search nvidia-driver-",
+        "dnf": "dnf module list nvidia-driver",
+        "yum": "yum list available 'nvidia-driver*'",
+        "zypper": "zypper search nvidia-driver",
+        "pacman": "pacman -Ss '^nvidia'",
+    }
+    if host.family in table:
+        return f"`{table[host.family]}`"
+    return "; ".join(f"{FAMILY_NAMES[f]}: `{table[f]}`" for f in ("apt", "dnf", "zypper", "pacman"))
+
+
+def userspace_install(host: Host, branch: str) -> str:
+    """Install the driver's userspace (nvidia-smi, libcuda, libnvidia-ml) matching kernel module ``branch``.
+
+    In a container the runtime mounts it in from the host; on WSL2 the Windows driver provides it.
+    """
+    if host.wsl2:
+        return in_windows(
+            "the Windows driver provides nvidia-smi and libcuda under /usr/lib/wsl/lib: update it from "
+            f"{WINDOWS_DRIVER} and run `wsl --shutdown`; install no Linux driver userspace in the distro"
+        )
+    if host.in_container:
+        return on_host(
+            host,
+            "start the container with its GPUs (`docker run --gpus all ...`, or "
+            "`-e NVIDIA_DRIVER_CAPABILITIES=compute,utility` for nvidia-smi) so the runtime mounts the host "
+            "driver's userspace in",
+        )
+    packages = install_packages(host, userspace_packages(branch), guide=DRIVER_GUIDE)
+    return f"Install the userspace driver matching the kernel module: {packages}."

@@ -1,103 +1,117 @@
 """Which NVIDIA driver a CUDA version needs, and which CUDA a driver supports.
 
-Two rules from NVIDIA (https://docs.nvidia.com/deploy/cuda-compatibility/):
+The facts are the ``cuda_drivers`` knowledge table (``gpucheck/knowledge/cuda_drivers.toml``); the rules are
+NVIDIA's (https://docs.nvidia.com/deploy/cuda-compatibility/):
 
-- Each toolkit release ships with a driver; a driver at least that new runs everything the release builds
-  (``RELEASE_DRIVERS``: the Linux x86_64 "Toolkit Driver Version" column of the CUDA Toolkit release notes).
-- CUDA minor-version compatibility (CUDA 11+): an application built with any 11.x / 12.x / 13.x toolkit
-  runs on a driver at least ``MAJOR_FLOORS[major]``, except for features that need the newer driver (notably
-  JIT-compiling
-  PTX produced by a newer toolkit).
-
-``nvidia-smi``'s "CUDA Version" is the newest release whose driver is not newer than the installed one,
-which is
-what ``max_cuda_for_driver`` computes.
+- A driver reports one CUDA version for its whole branch (nvidia-smi's "CUDA Version", NVML's
+  cuDriverGetVersion): R550 drivers report 12.4, even 550.40.07, which predates 12.4's GA driver 550.54.14.
+  That is the newest CUDA the driver fully supports (``max_cuda_for_driver``).
+- Minor-version compatibility (CUDA 11+): code built with any 11.x / 12.x / 13.x toolkit runs on a driver at
+  least the major's floor, except what needs the newer driver (notably JIT-compiling PTX from a newer
+  toolkit).
+- A version past the table is not judged: ``min_driver_for_cuda`` returns ``NewerThanTable`` and ``judge``
+  says ``NEWER_THAN_TABLE``.
 """
 
 from __future__ import annotations
 
+import enum
+
 from packaging.version import InvalidVersion, Version
 
-RELEASE_DRIVERS: dict[str, str] = {
-    "7.0": "346.46", "7.5": "352.31", "8.0": "367.48", "9.0": "384.81", "9.1": "390.46", "9.2": "396.26",
-    "10.0": "410.48", "10.1": "418.39", "10.2": "440.33",
-    "11.0": "450.51.05", "11.1": "455.23", "11.2": "460.27.03", "11.3": "465.19.01", "11.4": "470.42.01",
-    "11.5": "495.29.05", "11.6": "510.39.01", "11.7": "515.43.04", "11.8": "520.61.05",
-    "12.0": "525.60.13", "12.1": "530.30.02", "12.2": "535.54.03", "12.3": "545.23.06", "12.4": "550.54.14",
-    "12.5": "555.42.02", "12.6": "560.28.03", "12.8": "570.26", "12.9": "575.51.03",
-    "13.0": "580.65.06",
-}
-"""CUDA release (major.minor) → the Linux driver its GA toolkit shipped with (minimum for full support)."""
+from gpucheck.knowledge import load
+from gpucheck.knowledge.load import NewerThanTable
 
-MAJOR_FLOORS: dict[int, str] = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
-"""CUDA major → the oldest driver that runs any minor release of it (minor-version compatibility)."""
+__all__ = [
+    "NewerThanTable",
+    "Support",
+    "cuda_from_driver_api",
+    "cuda_release",
+    "driver_cuda",
+    "driver_fully_supports_cuda",
+    "driver_supports_cuda",
+    "judge",
+    "max_cuda_for_driver",
+    "min_driver_for_cuda",
+    "min_driver_for_major",
+]
 
 
-def _version(text: str) -> Version | None:
+class Support(enum.Enum):
+    """How a driver runs code built with a CUDA release."""
+
+    FULL = "full"
+    MINOR_COMPAT = "minor-version compatibility"
+    TOO_OLD = "too old"
+    UNKNOWN_DRIVER = "unparseable driver"
+    UNKNOWN_CUDA = "unknown CUDA release"
+    NEWER_THAN_TABLE = "newer than the table"
+
+
+def _version(text: object) -> Version | None:
     try:
-        return Version(text.strip())
-    except (InvalidVersion, AttributeError, TypeError):
+        return Version(str(text).strip())
+    except InvalidVersion:
         return None
 
 
 def cuda_release(cuda: str) -> str | None:
     """``12.4.131`` / ``12.4`` / ``V12.4`` → ``12.4``; None when it is not a version."""
-    version = _version(cuda.lstrip("Vv")) if isinstance(cuda, str) else None
-    if version is None:
-        return None
-    return f"{version.major}.{version.minor}"
+    return load.release_of(cuda)
 
 
-def min_driver_for_cuda(cuda: str) -> str | None:
-    """The driver a CUDA release needs for full support (its GA driver), or None for an unknown release.
+def min_driver_for_cuda(cuda: str) -> str | NewerThanTable | None:
+    """The driver a CUDA release needs for full support (its GA driver).
 
-    A release missing from the table but within a known major needs the driver of the next release listed
-    (or, past the table's end, the newest driver listed).
+    A version between releases (there is no 12.7) needs the next release's driver; past the newest release
+    the answer is ``NewerThanTable``; None for nonsense or a release older than the table.
     """
-    release = cuda_release(cuda)
-    if release is None:
-        return None
-    if release in RELEASE_DRIVERS:
-        return RELEASE_DRIVERS[release]
-    major = int(release.split(".")[0])
-    same_major = [c for c in RELEASE_DRIVERS if int(c.split(".")[0]) == major]
-    if not same_major or Version(release) < min(Version(c) for c in same_major):
-        return None
-    later = [c for c in same_major if Version(c) > Version(release)]
-    return RELEASE_DRIVERS[min(later, key=Version) if later else max(same_major, key=Version)]
+    row = load.cuda_release(cuda)
+    return row if row is None or isinstance(row, NewerThanTable) else row.driver
 
 
 def min_driver_for_major(cuda: str) -> str | None:
     """The oldest driver that runs this CUDA release under minor-version compatibility (CUDA 11+)."""
     release = cuda_release(cuda)
-    return MAJOR_FLOORS.get(int(release.split(".")[0])) if release else None
+    return load.major_floors().get(int(release.split(".")[0])) if release else None
+
+
+def judge(driver: str, cuda: str) -> Support:
+    """How ``driver`` runs code built with CUDA ``cuda``: fully, by minor-version compatibility, or not."""
+    have = _version(driver)
+    if have is None:
+        return Support.UNKNOWN_DRIVER
+    needed = min_driver_for_cuda(cuda)
+    if isinstance(needed, NewerThanTable):
+        return Support.NEWER_THAN_TABLE
+    if needed is None:
+        return Support.UNKNOWN_CUDA
+    if have >= Version(needed):
+        return Support.FULL
+    floor = min_driver_for_major(cuda)
+    return Support.MINOR_COMPAT if floor is not None and have >= Version(floor) else Support.TOO_OLD
 
 
 def driver_supports_cuda(driver: str, cuda: str) -> bool:
-    """Whether a driver runs code built with this CUDA release (fully, or by minor-version compatibility)."""
-    have = _version(driver)
-    if have is None:
-        return False
-    for needed in (min_driver_for_cuda(cuda), min_driver_for_major(cuda)):
-        floor = _version(needed) if needed else None
-        if floor is not None and have >= floor:
-            return True
-    return False
+    """Whether a driver is known to run code built with this CUDA release (fully or by minor compat)."""
+    return judge(driver, cuda) in (Support.FULL, Support.MINOR_COMPAT)
 
 
 def driver_fully_supports_cuda(driver: str, cuda: str) -> bool:
     """Whether the driver is at least the release's own GA driver (no minor-version-compatibility limits)."""
-    have, needed = _version(driver), min_driver_for_cuda(cuda)
-    return have is not None and needed is not None and have >= Version(needed)
+    return judge(driver, cuda) is Support.FULL
+
+
+def driver_cuda(driver: str) -> str | NewerThanTable | None:
+    """The CUDA a driver reports (its branch's), ``NewerThanTable`` past the newest branch, or None."""
+    row = load.driver_branch(driver)
+    return row if row is None or isinstance(row, NewerThanTable) else row.cuda
 
 
 def max_cuda_for_driver(driver: str) -> str | None:
-    """The newest CUDA release a driver fully supports (what nvidia-smi prints as "CUDA Version")."""
-    have = _version(driver)
-    if have is None:
-        return None
-    fitting = [c for c, d in RELEASE_DRIVERS.items() if Version(d) <= have]
-    return max(fitting, key=Version) if fitting else None
+    """The newest CUDA a driver fully supports, as nvidia-smi prints it; None when the table cannot say."""
+    cuda = driver_cuda(driver)
+    return cuda if isinstance(cuda, str) else None
 
 
 def cuda_from_driver_api(value: int) -> str | None:

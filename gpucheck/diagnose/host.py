@@ -55,6 +55,8 @@ class Host:
     user: str = ""
     groups: tuple[str, ...] = ()
     """Names (or numbers, when unnamed) of the running user's groups."""
+    gids: tuple[int, ...] = ()
+    """The running user's group ids (primary and supplementary)."""
 
     @property
     def in_container(self) -> bool:
@@ -164,7 +166,8 @@ def detect_host(evidence: Evidence) -> Host:
     identity = _identity(evidence)
     uid = identity.get("uid") if isinstance(identity.get("uid"), int) else None
     names = identity.get("group_names") if isinstance(identity.get("group_names"), dict) else {}
-    groups = tuple(str(names.get(str(g), g)) for g in identity.get("groups", ()) if isinstance(g, int))
+    gids = tuple(g for g in identity.get("groups", ()) if isinstance(g, int))
+    groups = tuple(str(names.get(str(g), g)) for g in gids)
     return Host(
         family=family_of(os_release) if os_release else "unknown",
         distro_id=os_release.get("ID", "").lower(),
@@ -177,4 +180,5 @@ def detect_host(evidence: Evidence) -> Host:
         uid=uid,
         user=str(identity.get("user") or ""),
         groups=groups,
+        gids=gids,
     )

@@ -14,14 +14,29 @@ from typing import Any
 
 from gpucheck.collect.evidence import CommandRun, Evidence
 from gpucheck.diagnose.cuda_compat import cuda_from_driver_api, max_cuda_for_driver
+from gpucheck.diagnose.gpu_errors import strip_handle_errors
 from gpucheck.diagnose.parse.errors import ParseError
-from gpucheck.diagnose.parse.nvidia_smi import parse_header, parse_query_csv, parse_xml
+from gpucheck.diagnose.parse.nvidia_smi import (
+    SmiHeader,
+    SmiXml,
+    parse_header,
+    parse_query_csv,
+    parse_query_text,
+    parse_table_gpus,
+    parse_xml,
+)
 from gpucheck.diagnose.parse.proc import parse_nvidia_version
 from gpucheck.diagnose.parse.values import enabled_or_none, int_or_none, text_or_none
 from gpucheck.diagnose.toolkits import ToolkitInfo, active_toolkit, toolkits
 
 __all__ = [
-    "DriverInfo", "GpuInfo", "ToolkitInfo", "active_toolkit", "driver_info", "gpu_inventory", "toolkits",
+    "DriverInfo",
+    "GpuInfo",
+    "ToolkitInfo",
+    "active_toolkit",
+    "driver_info",
+    "gpu_inventory",
+    "toolkits",
     "nvidia_smi_runs",
 ]
 
@@ -41,18 +56,39 @@ class GpuInfo:
     compute_mode: str | None = None
     """``Default``, ``Exclusive_Process``, ``Prohibited`` (nvidia-smi spelling)."""
     mig_mode: bool | None = None
+    ecc_mode: bool | None = None
+    """Whether ECC is on (None: not reported, e.g. consumer GPUs print ``N/A``)."""
     ecc_uncorrected: int | None = None
-    """Volatile uncorrected ECC errors since the last driver load."""
+    """Volatile uncorrected ECC errors since the last driver load (both XML layouts: ``dram_uncorrectable``
+    and ``double_bit/total``)."""
+    ecc_uncorrected_aggregate: int | None = None
+    """Uncorrected ECC errors over the GPU's lifetime (InfoROM)."""
+    retired_pages_single_bit: int | None = None
+    retired_pages_double_bit: int | None = None
     retired_pages_pending: bool | None = None
+    remapped_rows_uncorrectable: int | None = None
     remapped_rows_pending: bool | None = None
     remapped_rows_failure: bool | None = None
+    fan_error: bool = False
+    """The driver printed ``ERR!`` for the fan: it cannot read a fan it expects (a failed fan or sensor)."""
     temperature_c: int | None = None
+    """None in a vGPU guest, whose driver prints ``0 C`` for a sensor it cannot read."""
+    slowdown_temp_c: int | None = None
+    """The GPU's own slowdown threshold (NVML, XML ``gpu_temp_slow_threshold``, ``-q`` "GPU Slowdown Temp");
+    the CSV query has no such field."""
+    pstate: int | None = None
+    """Performance state number (``P0`` → 0, ``P8`` → 8); None when not reported."""
+    utilization_pct: int | None = None
     pcie_gen_current: int | None = None
     pcie_gen_max: int | None = None
     pcie_width_current: int | None = None
     pcie_width_max: int | None = None
+    driver_model: str | None = None
+    """``WDDM``/``TCC`` on Windows and WSL2; None on Linux (``N/A``)."""
+    virtualization_mode: str | None = None
+    """``VGPU`` for a vGPU guest, ``Pass-Through``, ``None`` (XML only)."""
     source: str = "none"
-    """``nvml``, ``nvidia-smi`` or ``nvidia-smi-xml``."""
+    """``nvml``, ``nvidia-smi`` (CSV), ``nvidia-smi-xml``, ``nvidia-smi-text`` (-q), ``nvidia-smi-table``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +113,13 @@ class DriverInfo:
 
 
 def nvidia_smi_runs(evidence: Evidence) -> dict[str, CommandRun]:
-    """The nvidia-smi runs that were collected, by role (``query``, ``legacy``, ``xml``, ``table``).
+    """The nvidia-smi runs that were collected, by role.
 
+    Roles: ``query`` (the first, full ``--query-gpu`` run), ``legacy`` (a retry with the fields the driver
+    knows: the one that succeeded, else the last), ``help`` (``--help-query-gpu``), ``xml`` (``-q -x``),
+    ``text`` (``-q``) and ``table``.
     Roles are told apart by the command line's shape (the collector's argv constants live in collect.sources,
-    which diagnose must not import): the ``--query-gpu`` run with more fields is the full query.
+    which diagnose must not import): the ``--query-gpu`` run with the most fields is the full query.
     """
     runs = [r for r in evidence.with_prefix("cmd:nvidia-smi") if isinstance(r, CommandRun) and r.argv]
     roles: dict[str, CommandRun] = {}
@@ -88,10 +127,18 @@ def nvidia_smi_runs(evidence: Evidence) -> dict[str, CommandRun]:
         (r for r in runs if len(r.argv) > 1 and r.argv[1].startswith("--query-gpu=")),
         key=lambda r: -r.argv[1].count(","),
     )
-    roles.update(zip(("query", "legacy"), queries, strict=False))
+    if queries:
+        roles["query"] = queries[0]
+        retries = queries[1:]
+        if retries:
+            roles["legacy"] = next((r for r in retries if r.succeeded), retries[-1])
     for run in runs:
         if run.argv[1:] == ("-q", "-x"):
             roles["xml"] = run
+        elif run.argv[1:] == ("-q",):
+            roles["text"] = run
+        elif run.argv[1:] == ("--help-query-gpu",):
+            roles["help"] = run
         elif run.argv == ("nvidia-smi",):
             roles["table"] = run
     return roles
@@ -107,32 +154,58 @@ def _smi_rows(evidence: Evidence) -> tuple[tuple[dict[str, str], ...], str] | No
     runs = nvidia_smi_runs(evidence)
     for role in ("query", "legacy"):
         run = runs.get(role)
-        if run is not None and run.succeeded:
+        if run is None:
+            continue
+        # NOTE: one GPU without a handle makes nvidia-smi exit non-zero but still list the others
+        text, broken = strip_handle_errors(run.stdout)
+        if run.succeeded or (broken and run.ran):
             try:
-                return parse_query_csv(run.stdout), "nvidia-smi"
+                return parse_query_csv(text), "nvidia-smi"
             except ParseError:
                 continue
-    run = runs.get("xml")
-    if run is not None and run.succeeded:
+    report = smi_xml(evidence)
+    if report is not None:
+        return report.gpus, "nvidia-smi-xml" if "xml" in runs and runs["xml"].succeeded else "nvidia-smi-text"
+    table = smi_table_gpus(evidence)
+    return (table, "nvidia-smi-table") if table else None
+
+
+def smi_table_gpus(evidence: Evidence) -> tuple[dict[str, str], ...]:
+    """The GPU rows of the plain ``nvidia-smi`` table (printed even when one GPU's handle fails)."""
+    run = nvidia_smi_runs(evidence).get("table")
+    return parse_table_gpus(run.stdout) if run is not None and run.stdout else ()
+
+
+def smi_xml(evidence: Evidence) -> SmiXml | None:
+    """The ``nvidia-smi -q -x`` document (else the ``-q`` text report), when one succeeded and parsed."""
+    runs = nvidia_smi_runs(evidence)
+    for role, parse in (("xml", parse_xml), ("text", parse_query_text)):
+        run = runs.get(role)
+        if run is None or not run.succeeded:
+            continue
         try:
-            return parse_xml(run.stdout).gpus, "nvidia-smi-xml"
+            return parse(run.stdout)
         except ParseError:
-            return None
+            continue
     return None
+
+
+def smi_header(evidence: Evidence) -> SmiHeader | None:
+    """The parsed table header of plain ``nvidia-smi``, when it printed one (whatever its exit status)."""
+    run = nvidia_smi_runs(evidence).get("table")
+    if run is None or not run.stdout:
+        return None
+    try:
+        return parse_header(run.stdout)
+    except ParseError:
+        return None
 
 
 def _smi_versions(evidence: Evidence) -> tuple[str | None, str | None]:
     """(driver, CUDA) from the nvidia-smi table header, else the XML, else the CSV driver_version."""
-    runs = nvidia_smi_runs(evidence)
-    for role, parse in (("table", parse_header), ("xml", parse_xml)):
-        run = runs.get(role)
-        if run is not None and run.stdout:
-            try:
-                parsed = parse(run.stdout)
-            except ParseError:
-                continue
-            if parsed.driver_version:
-                return parsed.driver_version, parsed.cuda_version
+    for parsed in (smi_header(evidence), smi_xml(evidence)):
+        if parsed is not None and parsed.driver_version:
+            return parsed.driver_version, parsed.cuda_version
     rows = _smi_rows(evidence)
     driver = text_or_none(rows[0][0].get("driver_version")) if rows and rows[0] else None
     return driver, None
@@ -153,9 +226,13 @@ def _errors(evidence: Evidence) -> str | None:
     nvml = evidence.value("nvml")
     if nvml is not None and nvml.error:
         reasons.append(f"NVML: {nvml.error}")
-    query = nvidia_smi_runs(evidence).get("query")
+    runs = nvidia_smi_runs(evidence)
+    query = runs.get("query")
     if query is not None and not query.succeeded:
         reasons.append(query.describe_failure())
+        retry = runs.get("legacy")
+        if retry is not None and not retry.succeeded:
+            reasons.append(retry.describe_failure())
     return "; ".join(reasons) or None
 
 
@@ -187,24 +264,52 @@ def _gpu(fields: Mapping[str, Any], position: int, source: str) -> GpuInfo:
         persistence_mode=enabled_or_none(fields.get("persistence_mode")),
         compute_mode=text_or_none(fields.get("compute_mode")),
         mig_mode=enabled_or_none(fields.get("mig.mode.current")),
+        ecc_mode=enabled_or_none(fields.get("ecc.mode.current")),
         ecc_uncorrected=int_or_none(fields.get("ecc.errors.uncorrected.volatile.total")),
+        ecc_uncorrected_aggregate=int_or_none(fields.get("ecc.errors.uncorrected.aggregate.total")),
+        retired_pages_single_bit=int_or_none(fields.get("retired_pages.single_bit_ecc.count")),
+        retired_pages_double_bit=int_or_none(fields.get("retired_pages.double_bit.count")),
         retired_pages_pending=enabled_or_none(fields.get("retired_pages.pending")),
+        remapped_rows_uncorrectable=int_or_none(fields.get("remapped_rows.uncorrectable")),
         remapped_rows_pending=enabled_or_none(fields.get("remapped_rows.pending")),
         remapped_rows_failure=enabled_or_none(fields.get("remapped_rows.failure")),
-        temperature_c=int_or_none(fields.get("temperature.gpu")),
+        temperature_c=None if _raw(fields.get("virtualization_mode")) == "VGPU" else int_or_none(
+            fields.get("temperature.gpu")
+        ),
+        slowdown_temp_c=int_or_none(fields.get("temperature.gpu.slowdown")),
+        fan_error=str(fields.get("fan.speed", "")).strip().strip("[]").upper() == "ERR!",
+        pstate=_pstate(fields.get("pstate")),
+        utilization_pct=int_or_none(fields.get("utilization.gpu")),
         pcie_gen_current=int_or_none(fields.get("pcie.link.gen.current")),
         pcie_gen_max=int_or_none(fields.get("pcie.link.gen.max")),
         pcie_width_current=int_or_none(fields.get("pcie.link.width.current")),
         pcie_width_max=int_or_none(fields.get("pcie.link.width.max")),
+        driver_model=text_or_none(fields.get("driver_model.current")),
+        virtualization_mode=_raw(fields.get("virtualization_mode")),
         source=source,
     )
+
+
+def _pstate(value: Any) -> int | None:
+    text = text_or_none(value)
+    number = int(text[1:]) if text and text[:1] in "Pp" and text[1:].isdigit() else None
+    return number if number is not None and number <= 15 else None  # NVML's P32 means "unknown"
+
+
+def _raw(value: Any) -> str | None:
+    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    return text or None
 
 
 def gpu_inventory(evidence: Evidence) -> tuple[GpuInfo, ...]:
     """Every GPU the driver reports (empty when no source answered or none were found)."""
     nvml = _nvml(evidence)
     if nvml is not None and isinstance(nvml.get("gpus"), list):
-        return tuple(_gpu(g, i, "nvml") for i, g in enumerate(nvml["gpus"]) if isinstance(g, dict))
+        return tuple(
+            _gpu(g, i, "nvml")
+            for i, g in enumerate(nvml["gpus"])
+            if isinstance(g, dict) and not g.get("handle_error")
+        )
     rows = _smi_rows(evidence)
     if rows is None:
         return ()

@@ -10,7 +10,9 @@ registry fills in the id, title and layer. Rules:
 - a check never prints, never touches the machine and never raises on purpose. If it raises anyway, the
   runner turns that into an ``error`` finding with the traceback as evidence, and the other checks still run.
 - a needed collector that crashed or timed out makes the check an ``error`` quoting why; one that did not run
-  (``--skip``, or a snapshot taken without it) makes it a ``skip``.
+  makes it a ``skip``: "tensorflow not probed (--skip tensorflow)" when ``--skip`` removed the layer whose
+  probe it is (``collector_layers``: a skipped layer starts none of its probes), else "not collected" (a
+  snapshot taken without it).
 
 Adding a check is one decorated function in the right ``checks/<layer>.py`` plus a test.
 """
@@ -21,15 +23,19 @@ import dataclasses
 import fnmatch
 import importlib
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, skipped
 
 CHECK_MODULES: tuple[str, ...] = (
+    "gpucheck.diagnose.checks.pci",
     "gpucheck.diagnose.checks.driver",
+    "gpucheck.diagnose.checks.kernel",
+    "gpucheck.diagnose.checks.devices",
     "gpucheck.diagnose.checks.gpu",
+    "gpucheck.diagnose.checks.consistency",
     "gpucheck.diagnose.checks.toolkit",
     "gpucheck.diagnose.checks.compat",
     "gpucheck.diagnose.checks.wsl",
@@ -38,7 +44,9 @@ CHECK_MODULES: tuple[str, ...] = (
     "gpucheck.diagnose.checks.tensorflow",
     "gpucheck.diagnose.checks.frameworks",
     "gpucheck.diagnose.checks.container",
+    "gpucheck.diagnose.checks.toolkit_config",
     "gpucheck.diagnose.checks.container_daemon",
+    "gpucheck.diagnose.checks.slurm",
     "gpucheck.diagnose.checks.expectations",
 )
 """Every module that registers checks, in report order."""
@@ -54,6 +62,7 @@ LAYERS: dict[str, str] = {
     "tensorflow": "TensorFlow",
     "framework": "Frameworks vs. system",
     "container": "Containers",
+    "slurm": "Slurm",
     "expect": "Expectations",
 }
 """Layer id → heading, in report order."""
@@ -133,14 +142,49 @@ CONTEXT_COLLECTORS: tuple[str, ...] = ("env", "container_markers", "procfs", "ws
 every remediation needs, and they only read a few small files."""
 
 
-def needed_collectors(checks: Iterable[Check]) -> list[str]:
-    """The collectors the given checks need, without duplicates, in first-needed order, then the context."""
-    return list(dict.fromkeys([*(name for c in checks for name in c.needs), *CONTEXT_COLLECTORS]))
+def collector_layers() -> dict[str, str]:
+    """Collector → the layer whose probe it is: the lowest layer with a check that needs it.
+
+    ``tf_worker`` is TensorFlow's probe although ``framework.*`` and ``expect.tensorflow`` read it too; the
+    context collectors belong to no layer.
+    """
+    owners: dict[str, str] = {}
+    for c in load_checks().values():
+        for name in c.needs:
+            if name not in CONTEXT_COLLECTORS:
+                owners.setdefault(name, c.layer)
+    return owners
 
 
-def run_check(c: Check, facts: Facts) -> list[Finding]:
-    """Run one check inside its own guard and return its findings with id, title and layer filled in."""
+def unprobed_collectors(skip: Sequence[str] = ()) -> dict[str, str]:
+    """Collectors not to run because ``--skip`` removed their whole layer → why, as a skip reason."""
+    by_layer: dict[str, list[Check]] = {}
+    for c in load_checks().values():
+        by_layer.setdefault(c.layer, []).append(c)
+    reasons: dict[str, str] = {}
+    for layer, checks in by_layer.items():
+        patterns = [p for p in skip if any(_matches(c, p) for c in checks)]
+        if all(any(_matches(c, p) for p in skip) for c in checks):
+            reasons[layer] = f"{layer} not probed (--skip {','.join(patterns)})"
+    return {name: reasons[layer] for name, layer in collector_layers().items() if layer in reasons}
+
+
+def needed_collectors(checks: Iterable[Check], unprobed: Iterable[str] = ()) -> list[str]:
+    """The collectors the given checks need (less ``unprobed``), in first-needed order, then the context."""
+    left_out = set(unprobed)
+    needed = (name for c in checks for name in c.needs if name not in left_out)
+    return list(dict.fromkeys([*needed, *CONTEXT_COLLECTORS]))
+
+
+def run_check(c: Check, facts: Facts, unprobed: Mapping[str, str] | None = None) -> list[Finding]:
+    """Run one check inside its own guard and return its findings with id, title and layer filled in.
+
+    ``unprobed`` maps collectors left out on purpose (``--skip`` of their layer) to the reason a check that
+    needs one is skipped with.
+    """
     for name in c.needs:
+        if unprobed and name in unprobed:
+            return [_stamp(c, skipped(unprobed[name]))]
         failure = facts.evidence.collector_failure(name)
         if failure is not None:
             how = "timed out" if failure.timed_out else "crashed"
@@ -174,9 +218,11 @@ def run_check(c: Check, facts: Facts) -> list[Finding]:
     return [_stamp(c, f) for f in findings]
 
 
-def run_checks(checks: Iterable[Check], facts: Facts) -> list[Finding]:
+def run_checks(
+    checks: Iterable[Check], facts: Facts, unprobed: Mapping[str, str] | None = None
+) -> list[Finding]:
     """Run every check; a crash in one never stops the others."""
-    return [f for c in checks for f in run_check(c, facts)]
+    return [f for c in checks for f in run_check(c, facts, unprobed)]
 
 
 def _stamp(c: Check, finding: Finding) -> Finding:

@@ -106,6 +106,7 @@ CHECK_DEPENDS: dict[str, tuple[Layer | str, ...]] = {
     "container.nvidia_runtime": ("container.daemon_json", "container.toolkit"),
     "container.daemon_restart": ("container.daemon", "container.daemon_json"),
     "container.cdi": ("container.toolkit",),
+    "container.toolkit_config": ("container.toolkit",),
     "container.cli_info": (Layer.GPU, "container.toolkit"),
     "container.smoke": (
         Layer.GPU,
@@ -114,6 +115,7 @@ CHECK_DEPENDS: dict[str, tuple[Layer | str, ...]] = {
         "container.nvidia_runtime",
         "container.cdi",
         "container.daemon_restart",
+        "container.toolkit_config",
     ),
     # Checks in the same layer that read the answer of another.
     "driver.kernel_module": (Layer.PCI, "driver.loaded"),

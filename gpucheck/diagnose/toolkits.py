@@ -99,6 +99,7 @@ def active_toolkit(evidence: Evidence) -> ToolkitInfo | None:
 def missing_homes(evidence: Evidence) -> tuple[tuple[str, str], ...]:
     """``(variable, nvcc path)`` for CUDA_HOME / CUDA_PATH / CUDA_ROOT values that hold no nvcc."""
     return tuple(
-        (c["origin"], c["nvcc"]) for c in _candidates(evidence)
+        (c["origin"], c["nvcc"])
+        for c in _candidates(evidence)
         if c.get("origin") != "PATH" and c.get("origin") != "install-dir" and not c.get("exists")
     )

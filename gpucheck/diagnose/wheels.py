@@ -1,27 +1,23 @@
-"""Which framework build fits a host: compiled GPU architectures and the install commands per CUDA.
+"""Which framework build fits a host: compiled GPU architectures, and the wheel the driver can run.
 
-PyTorch's CUDA builds and their architecture lists come from torch 2.13's own table
-(``torch/cuda/__init__.py``: ``PYTORCH_RELEASES_CODE_CC``, x86_64): CUDA 12.6 is built for sm_50 ... sm_90,
-CUDA 12.9 / 13.0 / 13.2 for sm_75 ... sm_120. The compatibility rule is NVIDIA's: a cubin built for
-``sm_XY`` runs on devices of the same major with minor >= Y (``sm_XYa`` only on X.Y exactly), and PTX for
-``compute_XY`` is JIT-compiled for any device of capability >= X.Y.
+The wheel variants and their architecture lists are the ``torch_wheels`` knowledge table; TensorFlow's builds
+are ``tf_builds``. The compatibility rule is NVIDIA's: a cubin built for ``sm_XY`` runs on devices of the same
+major with minor >= Y (``sm_XYa`` only on X.Y exactly), and PTX for ``compute_XY`` is JIT-compiled for any
+device of capability >= X.Y. A wheel runs on a driver that fully supports its CUDA, or, under CUDA
+minor-version compatibility, on any driver of its CUDA major's floor (PyTorch's cu126+ wheels on R535/R550).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-TORCH_INDEX = "https://download.pytorch.org/whl"
-TORCH_CUDA_BUILDS: dict[str, tuple[str, ...]] = {
-    "12.6": ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"),
-    "12.9": ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"),
-    "13.0": ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"),
-    "13.2": ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"),
-}
-"""CUDA release of a PyTorch wheel → the architectures it is compiled for (torch 2.13, x86_64)."""
-TF_CUDA_MAJOR = "12"
-"""``pip install tensorflow[and-cuda]`` (TensorFlow >= 2.14) pulls CUDA 12 wheels: driver >= 525 needed."""
+from packaging.version import Version
+
+from gpucheck.diagnose.cuda_compat import Support, judge, min_driver_for_cuda, min_driver_for_major
+from gpucheck.knowledge import load
+from gpucheck.knowledge.load import TfBuild, TorchWheel
 
 _ARCH = re.compile(r"^(?P<kind>sm|compute)_(?P<num>\d+)(?P<suffix>[af]?)$")
 
@@ -69,47 +65,125 @@ def sm_name(capability: str) -> str:
     return f"sm_{cc[0]}{cc[1]}" if cc else capability
 
 
-def _release_key(release: str) -> tuple[int, int]:
-    major, minor = release.split(".")
-    return int(major), int(minor)
+@dataclass(frozen=True, slots=True)
+class TorchPick:
+    """The torch wheel to install, and how the driver runs it."""
+
+    wheel: TorchWheel
+    support: Support
+    """``FULL``, ``MINOR_COMPAT`` or (for a wheel that needs a driver upgrade) ``TOO_OLD``."""
+    full_driver: str | None
+    """The driver that fully supports the wheel's CUDA (its release's GA driver)."""
+    floor_driver: str | None
+    """The oldest driver that runs it at all (its CUDA major's minor-version-compatibility floor)."""
+
+    @property
+    def spec(self) -> str:
+        """``torch==2.14.*``."""
+        return f"torch=={self.wheel.series}.*"
 
 
-def torch_cuda_build_for(driver_cuda: str | None, capabilities: Sequence[str]) -> str | None:
-    """The newest PyTorch CUDA build the driver runs whose architectures cover every GPU, or None."""
-    limit = _cc(driver_cuda or "")
-    if limit is None:
+def _covers(wheel: TorchWheel, capabilities: Sequence[str], machine: str) -> bool:
+    archs = wheel.archs(machine)
+    return bool(archs) and all(arch_list_supports(archs, cc) for cc in capabilities)
+
+
+def _pick(wheel: TorchWheel, support: Support) -> TorchPick:
+    full = min_driver_for_cuda(wheel.cuda)
+    return TorchPick(
+        wheel, support, full if isinstance(full, str) else None, min_driver_for_major(wheel.cuda)
+    )
+
+
+def torch_wheel_for(
+    driver: str | None, capabilities: Sequence[str], machine: str = "x86_64", prefer_series: str | None = None
+) -> TorchPick | None:
+    """The newest wheel the driver runs whose architectures cover every GPU.
+
+    Newest series first, then newest CUDA; the driver may run it fully or through minor-version compatibility.
+    None when no such wheel is known. ``prefer_series`` (the installed release's) is tried first, so a CPU
+    build is replaced by the same release's CUDA build when one fits.
+    """
+    if not driver:
         return None
-    fitting = [
-        release
-        for release, archs in TORCH_CUDA_BUILDS.items()
-        if _release_key(release) <= limit and all(arch_list_supports(archs, cc) for cc in capabilities)
-    ]
-    return max(fitting, key=_release_key) if fitting else None
+    wheels = sorted(load.torch_wheels(), key=lambda w: w.series != prefer_series)
+    for wheel in wheels:
+        if not _covers(wheel, capabilities, machine):
+            continue
+        support = judge(driver, wheel.cuda)
+        if support in (Support.FULL, Support.MINOR_COMPAT):
+            return _pick(wheel, support)
+    return None
 
 
-def oldest_torch_build_for(capabilities: Sequence[str]) -> str | None:
-    """The oldest PyTorch CUDA build whose architectures cover every GPU (the smallest driver upgrade)."""
-    fitting = [
-        r
-        for r, archs in TORCH_CUDA_BUILDS.items()
-        if all(arch_list_supports(archs, cc) for cc in capabilities)
-    ]
-    return min(fitting, key=_release_key) if fitting else None
+def torch_wheel_after_upgrade(capabilities: Sequence[str], machine: str = "x86_64") -> TorchPick | None:
+    """The wheel of the newest series that covers every GPU and needs the oldest driver (smallest upgrade)."""
+    covering = [w for w in load.torch_wheels() if _covers(w, capabilities, machine)]
+    if not covering:
+        return None
+    newest = covering[0].series
+    cheapest = min((w for w in covering if w.series == newest), key=lambda w: Version(w.cuda))
+    return _pick(cheapest, Support.TOO_OLD)
 
 
-def torch_index_url(release: str) -> str:
-    """``12.6`` → ``https://download.pytorch.org/whl/cu126``."""
-    return f"{TORCH_INDEX}/cu{release.replace('.', '')}"
+def newer_wheels_lost(
+    pick: TorchPick, capabilities: Sequence[str], machine: str = "x86_64"
+) -> list[TorchWheel]:
+    """Wheels newer than ``pick`` (a newer series or CUDA) that cover the GPUs but need a newer driver."""
+    return [
+        w
+        for w in load.torch_wheels()
+        if _covers(w, capabilities, machine)
+        and (Version(w.series), Version(w.cuda)) > (Version(pick.wheel.series), Version(pick.wheel.cuda))
+    ][:1]
 
 
-def torch_install_command(python: str, release: str, version: str | None = None) -> str:
-    """The exact reinstall command for a CUDA build of torch (same version when known)."""
-    spec = f"torch=={version.split('+')[0]}" if version else "torch"
-    return f"{python} -m pip install --force-reinstall {spec} --index-url {torch_index_url(release)}"
+def torch_index_url(variant: str) -> str:
+    """``cu126`` → ``https://download.pytorch.org/whl/cu126`` (``cpu`` for the CPU build)."""
+    return f"{load.torch_index()}/{variant}"
 
 
-def tf_gpu_install_command(python: str, version: str | None = None, cpu_package: bool = False) -> str:
-    """The exact command that replaces a CPU TensorFlow with the CUDA build and its CUDA wheels."""
-    spec = f"tensorflow[and-cuda]=={version}" if version else "tensorflow[and-cuda]"
+def torch_install_command(python: str, variant: str, spec: str = "torch") -> str:
+    """The exact reinstall command for a torch build (``spec``: ``torch==2.14.*`` or ``torch==2.14.1``)."""
+    return f"{python} -m pip install --force-reinstall '{spec}' --index-url {torch_index_url(variant)}"
+
+
+def tf_build_for_driver(driver: str | None) -> TfBuild | None:
+    """The newest TensorFlow build with pip CUDA wheels (``[and-cuda]``) that the driver runs, or None."""
+    for build in load.tf_builds():
+        if build.and_cuda and (driver is None or driver_runs(driver, build.cuda)):
+            return build
+    return None
+
+
+def driver_runs(driver: str, cuda: str) -> bool:
+    """Whether the driver runs code built with ``cuda`` (fully or through minor-version compatibility)."""
+    return judge(driver, cuda) in (Support.FULL, Support.MINOR_COMPAT)
+
+
+def tf_gpu_install_command(
+    python: str, build: TfBuild | None = None, version: str | None = None, cpu_package: bool = False
+) -> str:
+    """The exact command that replaces a CPU TensorFlow with a CUDA build and its pip CUDA libraries.
+
+    ``build`` picks the series (``tensorflow[and-cuda]==2.14.*`` for a driver with only CUDA 11); an installed
+    ``version`` of that series is kept.
+    """
+    if build is None:
+        spec = "tensorflow[and-cuda]"
+    elif version and load.release_of(version) == build.series:
+        spec = f"tensorflow[and-cuda]=={version}"
+    else:
+        spec = f"tensorflow[and-cuda]=={build.series}.*"
     prefix = f"{python} -m pip uninstall -y tensorflow-cpu && " if cpu_package else ""
     return f"{prefix}{python} -m pip install '{spec}'"
+
+
+def cudnn_pin(build: TfBuild) -> str:
+    """The cuDNN wheel spec a TensorFlow build needs, within the major it was built against.
+
+    ``nvidia-cudnn-cu12>=8.9`` would jump to cuDNN 9 for a TensorFlow built against 8.9.
+    """
+    major = build.cudnn.split(".")[0]
+    suffix = build.wheel_suffix or ("cu11" if build.cuda.startswith("11.") else "cu12")
+    return f"nvidia-cudnn-{suffix}>={build.cudnn},<{int(major) + 1}"

@@ -27,6 +27,21 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?" + _LABEL_NAME)
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+# NOTE: every value rendered into a script or YAML is validated against a closed character set (no
+# whitespace, quotes or shell metacharacters), never escaped: a newline in a path would otherwise turn a
+# comment into a command or add an #SBATCH directive. Each pattern is unambiguous (linear-time).
+_PATH_CHARS = r"[A-Za-z0-9_./@%+=:,~-]"
+_REPORTS_DIR = re.compile(rf"(/|\$[A-Za-z_][A-Za-z0-9_]*(/|$)){_PATH_CHARS}*")
+_HOST_DIR = re.compile(rf"/{_PATH_CHARS}*")
+_FILENAME = re.compile(r"[A-Za-z0-9_.+@,=][A-Za-z0-9_.+@,=-]*")
+_SBATCH_LIST = re.compile(r"[A-Za-z0-9_.,&|\[\]*:!-]+")
+_TIME_LIMIT = re.compile(r"[0-9]{1,6}(-[0-9]{1,2})?(:[0-9]{1,2}){0,2}")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"(?:[A-Za-z0-9.-]+(?::[0-9]{{1,5}})?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+"""An image reference as the distribution spec's grammar gives it: [registry[:port]/]name[:tag][@digest]."""
 
 
 class ManifestError(ValueError):
@@ -75,14 +90,44 @@ def parse_node_selector(values: Sequence[str]) -> dict[str, str]:
 def _check(opts: ManifestOptions) -> None:
     if not _DNS_LABEL.fullmatch(opts.namespace):
         raise ManifestError(f"--namespace {opts.namespace!r}: not a namespace name (lowercase, digits, '-')")
+    if not _DNS_LABEL.fullmatch(opts.name):
+        raise ManifestError(f"name {opts.name!r}: lowercase letters, digits and '-' only")
     if opts.pvc and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", opts.pvc):
         raise ManifestError(f"--pvc {opts.pvc!r} is not a valid claim name")
-    if not opts.image or any(c.isspace() for c in opts.image):
-        raise ManifestError(f"--image {opts.image!r} is not an image reference")
+    if len(opts.image) > 512 or not _IMAGE.fullmatch(opts.image):
+        raise ManifestError(
+            f"--image {opts.image!r} is not an image reference ([registry[:port]/]name[:tag][@sha256:digest])"
+        )
+    if not _HOST_DIR.fullmatch(opts.host_dir):
+        raise ManifestError(
+            f"host directory {opts.host_dir!r}: an absolute path of letters, digits and {_PATH_CHARS}"
+        )
     if opts.workload not in WORKLOADS:
         raise ManifestError(f"--workload {opts.workload!r}: choose {' or '.join(WORKLOADS)}")
     if opts.gpus < 0 or opts.nodes < 1:
         raise ManifestError("--gpus must be ≥ 0 and --nodes ≥ 1")
+    for arg in opts.doctor_args:
+        if not arg.isprintable():
+            raise ManifestError(
+                f"--doctor-args {arg!r}: control characters (a newline, a tab) are not allowed"
+            )
+
+
+def _check_slurm(opts: ManifestOptions, filename: str) -> None:
+    if not _REPORTS_DIR.fullmatch(opts.reports_dir):
+        raise ManifestError(
+            f"--reports-dir {opts.reports_dir!r}: an absolute path, or one starting with $VARIABLE/, made of "
+            "letters, digits and _./@%+=:,~- (no spaces, quotes, newlines or other shell characters)"
+        )
+    if not _FILENAME.fullmatch(filename):
+        raise ManifestError(
+            f"--output file name {filename!r}: letters, digits and _.+@,=- only (it is named in the script)"
+        )
+    for label, value in (("--partition", opts.partition), ("--constraint", opts.constraint)):
+        if value and not _SBATCH_LIST.fullmatch(value):
+            raise ManifestError(f"{label} {value!r} contains characters sbatch does not accept")
+    if not _TIME_LIMIT.fullmatch(opts.time_limit):
+        raise ManifestError(f"time limit {opts.time_limit!r}: [days-]hours:minutes:seconds, as sbatch --time")
 
 
 def _environment() -> jinja2.Environment:
@@ -102,7 +147,7 @@ def _environment() -> jinja2.Environment:
 
 def _shell_quote(value: str) -> str:
     """Quote for sh, but leave a leading ``$HOME``/``$VAR`` expandable (Slurm report directories)."""
-    match = re.match(r"(\$[A-Za-z_][A-Za-z0-9_]*)(/.*)?$", value)
+    match = re.fullmatch(r"(\$[A-Za-z_][A-Za-z0-9_]*)(/.*)?", value)
     if match:
         return f'"{match.group(1)}"' + (shlex.quote(match.group(2)) if match.group(2) else "")
     return shlex.quote(value)
@@ -136,17 +181,19 @@ def render_k8s(opts: ManifestOptions) -> str:
 def render_slurm(opts: ManifestOptions, filename: str = "gpucheck-fleet.sbatch") -> str:
     """The sbatch script."""
     _check(opts)
-    for label, value in (("--partition", opts.partition), ("--constraint", opts.constraint)):
-        if value and not re.fullmatch(r"[A-Za-z0-9_.,&|\[\]*:!-]+", value):
-            raise ManifestError(f"{label} {value!r} contains characters sbatch does not accept")
-    return _environment().get_template("slurm.sbatch.j2").render(
-        name=opts.name,
-        filename=filename,
-        nodes=opts.nodes,
-        gpus=opts.gpus,
-        partition=opts.partition,
-        constraint=opts.constraint,
-        time_limit=opts.time_limit,
-        reports_dir=opts.reports_dir,
-        doctor_args=" ".join(shlex.quote(a) for a in opts.doctor_args),
+    _check_slurm(opts, filename)
+    return (
+        _environment()
+        .get_template("slurm.sbatch.j2")
+        .render(
+            name=opts.name,
+            filename=filename,
+            nodes=opts.nodes,
+            gpus=opts.gpus,
+            partition=opts.partition,
+            constraint=opts.constraint,
+            time_limit=opts.time_limit,
+            reports_dir=opts.reports_dir,
+            doctor_args=" ".join(shlex.quote(a) for a in opts.doctor_args),
+        )
     )

@@ -4,20 +4,29 @@ A node is an *outlier* when one of its inventory values (driver, CUDA, toolkit, 
 differs from the value most nodes share, or when it fails a check that most nodes pass. Checks that fail
 everywhere are fleet-wide problems, not outliers. A value a node did not report (its layer was skipped) is
 left out of the vote. When the top values tie there is no majority, and nobody is an outlier on that column.
+
+The merge is linear in the number of nodes: each report is reduced to a ``NodeSummary`` as it is read
+(its inventory and, per check, its worst status), every per-check count is taken once, and each node's row
+is then built from those counts. Reports can be streamed (``merge_stream``): only the summaries are kept.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpucheck.diagnose.finding import Status
-from gpucheck.fleet.load import NodeReport, Rejected
+from gpucheck.fleet.load import NodeReport, Rejected, unique_names
 
 BAD = frozenset({"fail", "error"})
+PASSING = frozenset({"pass", "warn", "skip"})
+"""Statuses that count as "passes" when deciding whether a failure singles a node out."""
 SEVERITY = {s.value: s.severity for s in Status}
+_STATUS = {s.value: s.value for s in Status}
+"""Each status string once, so 10,000 summaries share them (load.py admits only these statuses)."""
 
 
 def _finding(node: NodeReport, check: str, ok: frozenset[str] = frozenset({"pass", "warn"})) -> dict | None:
@@ -80,7 +89,7 @@ class FleetReport:
     majority: dict[str, str | None]
     """Attribute → the value most nodes share (None when the top values tie or nobody reported it)."""
     checks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    """Check id → status → nodes, for checks that are not ``pass`` everywhere."""
+    """Check id → status → nodes, for checks that are not ``pass`` everywhere (``—``: the node lacks it)."""
 
     @property
     def failed(self) -> bool:
@@ -88,67 +97,125 @@ class FleetReport:
         return bool(self.rejected) or any(n.status in BAD for n in self.nodes)
 
 
-def _worst_by_check(node: NodeReport) -> dict[str, str]:
+def worst_by_check(findings: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Check id → the worst status among the node's findings of it (a failure on its second GPU counts)."""
     worst: dict[str, str] = {}
-    for f in node.findings:
-        if SEVERITY[f["status"]] >= SEVERITY.get(worst.get(f["check"], "pass"), 0):
-            worst[f["check"]] = f["status"]
+    for f in findings:
+        check, status = f["check"], f["status"]
+        if check not in worst or SEVERITY[status] > SEVERITY[worst[check]]:
+            worst[check] = status
     return worst
 
 
-def _majority(values: Sequence[str | None]) -> str | None:
-    ranked = Counter(v for v in values if v is not None).most_common()
+@dataclass(frozen=True, slots=True)
+class NodeSummary:
+    """What the merge keeps of one report: its inventory and each check's worst status."""
+
+    node: str
+    source: str
+    status: str
+    inventory: dict[str, str | None]
+    worst: dict[str, str]
+
+
+def summarize(node: NodeReport) -> NodeSummary:
+    """Reduce a report to what the fleet view needs (strings interned: 10,000 nodes share them)."""
+    worst = {sys.intern(c): _STATUS[s] for c, s in worst_by_check(node.findings).items()}
+    inventory = {attr: read(node) for attr, read in ATTRIBUTES.items()}
+    return NodeSummary(
+        node=node.node,
+        source=node.source,
+        status=_STATUS[node.status],
+        inventory={a: None if v is None else sys.intern(v) for a, v in inventory.items()},
+        worst=worst,
+    )
+
+
+def _majority(counts: Counter[str]) -> str | None:
+    ranked = counts.most_common(2)
     if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
         return None
     return ranked[0][0]
 
 
-def _group(pairs: Sequence[tuple[str, str | None]]) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
-    for node, value in pairs:
-        groups.setdefault("—" if value is None else value, []).append(node)
-    return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+def merge_stream(items: Iterable[NodeReport | Rejected]) -> FleetReport:
+    """Build the fleet view from reports as they are read, keeping only each one's summary."""
+    summaries: list[NodeSummary] = []
+    rejected: list[Rejected] = []
+    for item in items:
+        if isinstance(item, Rejected):
+            rejected.append(item)
+        else:
+            summaries.append(summarize(item))
+    return _build(summaries, rejected)
 
 
-def merge(nodes: Sequence[NodeReport], rejected: Sequence[Rejected] = ()) -> FleetReport:
+def merge(nodes: Iterable[NodeReport], rejected: Iterable[Rejected] = ()) -> FleetReport:
     """Build the fleet view."""
-    inventories = {n.node: {attr: read(n) for attr, read in ATTRIBUTES.items()} for n in nodes}
-    majority = {attr: _majority([inv[attr] for inv in inventories.values()]) for attr in ATTRIBUTES}
-    statuses = {n.node: _worst_by_check(n) for n in nodes}
-    check_ids = sorted({c for s in statuses.values() for c in s})
-    checks = {
-        c: _group([(node, s.get(c)) for node, s in statuses.items()])
-        for c in check_ids
-        if any(s.get(c) not in (None, "pass") for s in statuses.values())
+    return _build([summarize(n) for n in nodes], list(rejected))
+
+
+def _build(summaries: list[NodeSummary], rejected: list[Rejected]) -> FleetReport:
+    names = unique_names([s.node for s in summaries], [s.source for s in summaries])
+    total = len(summaries)
+    # One pass over every (node, value) and (node, check) pair: the groups, whose sizes are the counts.
+    inventory_groups: dict[str, dict[str, list[str]]] = {attr: {} for attr in ATTRIBUTES}
+    check_groups: dict[str, dict[str, list[str]]] = {}
+    for name, s in zip(names, summaries, strict=True):
+        for attr, value in s.inventory.items():
+            inventory_groups[attr].setdefault("—" if value is None else value, []).append(name)
+        for check, status in s.worst.items():
+            groups = check_groups.get(check)
+            if groups is None:
+                groups = check_groups[check] = {}
+            members = groups.get(status)
+            if members is None:
+                members = groups[status] = []
+            members.append(name)
+    majority = {
+        attr: _majority(Counter({v: len(n) for v, n in groups.items() if v != "—"}))
+        for attr, groups in inventory_groups.items()
     }
-    rows = [_row(n, inventories[n.node], majority, statuses) for n in nodes]
+    passing = {
+        c: sum(len(n) for st, n in groups.items() if st in PASSING) for c, groups in check_groups.items()
+    }
+    not_all_pass = sorted(c for c, groups in check_groups.items() if len(groups.get("pass", ())) != total)
+    lacking = [c for c in not_all_pass if sum(map(len, check_groups[c].values())) < total]
+    if lacking:
+        for name, s in zip(names, summaries, strict=True):
+            for c in lacking:
+                if c not in s.worst:
+                    check_groups[c].setdefault("—", []).append(name)
+    checks = {c: _ranked(check_groups[c]) for c in not_all_pass}
+    rows = [_row(name, s, majority, passing, total) for name, s in zip(names, summaries, strict=True)]
     rows.sort(key=lambda r: (-len(r.deviations), r.status not in BAD, -SEVERITY[r.status], r.node))
-    inventory = {a: _group([(node, inv[a]) for node, inv in inventories.items()]) for a in ATTRIBUTES}
+    inventory = {a: _ranked(groups) for a, groups in inventory_groups.items()}
     return FleetReport(tuple(rows), tuple(rejected), inventory, majority, checks)
 
 
+def _ranked(groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Groups largest first, then by value."""
+    return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+
 def _row(
-    node: NodeReport,
-    inventory: dict[str, str | None],
-    majority: dict[str, str | None],
-    statuses: dict[str, dict[str, str]],
+    name: str, node: NodeSummary, majority: dict[str, str | None], passing: dict[str, int], total: int
 ) -> NodeRow:
-    mine = statuses[node.node]
     deviations = [
         f"{attr} {value}, most: {majority[attr]}"
-        for attr, value in inventory.items()
+        for attr, value in node.inventory.items()
         if value is not None and majority[attr] is not None and value != majority[attr]
     ]
-    for check, status in sorted(mine.items()):
-        passing = sum(1 for s in statuses.values() if s.get(check) in ("pass", "warn", "skip"))
-        if status in BAD and passing * 2 > len(statuses):
-            deviations.append(f"{status}s {check} (passes on {passing} of {len(statuses)} nodes)")
+    mine = sorted(node.worst.items())
+    for check, status in mine:
+        if status in BAD and passing[check] * 2 > total:
+            deviations.append(f"{status}s {check} (passes on {passing[check]} of {total} nodes)")
     return NodeRow(
-        node=node.node,
+        node=name,
         source=node.source,
         status=node.status,
-        inventory=inventory,
-        failing=tuple(c for c, s in sorted(mine.items()) if s in BAD),
-        warning=tuple(c for c, s in sorted(mine.items()) if s == "warn"),
+        inventory=node.inventory,
+        failing=tuple(c for c, s in mine if s in BAD),
+        warning=tuple(c for c, s in mine if s == "warn"),
         deviations=tuple(deviations),
     )

@@ -11,26 +11,20 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gpucheck.knowledge import load
+
 FLAVOURS = ("base", "runtime", "devel")
 FRAMEWORKS = ("none", "torch", "tensorflow")
 
-UBUNTU_PYTHON = {"22.04": "3.10", "24.04": "3.12"}
+# The pins live in the knowledge table gpucheck/knowledge/images.toml, each with its source.
+_PINS = load.image_pins()
+UBUNTU_PYTHON = dict(_PINS.ubuntu_python)
 """The python3 each Ubuntu release ships."""
-
-# Exact `=` pins for the interpreter and pip (hadolint DL3008). Versions as pinned in public Dockerfiles
-# built on these releases (jammy-updates / noble-updates, 2025). Ubuntu drops superseded versions from
-# the -updates index, so a pin eventually stops resolving: the build then fails loudly instead of drifting,
-# and the fix is a new pin here (or apt pointed at snapshot.ubuntu.com, which cannot be reached from here).
-APT_PINS: dict[str, dict[str, str]] = {
-    "22.04": {"python3": "3.10.6-1~22.04.1", "python3-pip": "22.0.2+dfsg-1ubuntu0.7"},
-    "24.04": {"python3": "3.12.3-0ubuntu2.1", "python3-pip": "24.0+dfsg-1ubuntu1.3"},
-}
-
-# The PyPI torch wheel for Linux x86_64 is a CUDA build; its CUDA minor decides which base it belongs on
-# (resolved with `uv pip compile`: torch 2.6.0 → nvidia-cuda-runtime-cu12 12.4.127, 2.8.0 → 12.8.90).
-TORCH_FOR_CUDA = {"12.4": "2.6.0", "12.8": "2.8.0"}
-# tensorflow[and-cuda] brings its own CUDA 12.5 user-space libraries (nvidia-cuda-runtime-cu12 12.5.82).
-TENSORFLOW_VERSION = "2.18.1"
+APT_PINS: dict[str, dict[str, str]] = {k: dict(v) for k, v in _PINS.apt_pins.items()}
+"""Exact `=` pins for the interpreter and pip (hadolint DL3008)."""
+TORCH_FOR_CUDA = dict(_PINS.torch_for_cuda)
+"""The PyPI torch release whose Linux wheel's CUDA minor matches each CUDA base."""
+TENSORFLOW_VERSION = _PINS.tensorflow_version
 
 
 class MatrixError(ValueError):
@@ -120,7 +114,7 @@ def expand(
     return sorted(set(specs), key=lambda s: s.name)
 
 
-DEFAULT_PAIRS = (("12.4.1", "22.04"), ("12.8.1", "24.04"))
+DEFAULT_PAIRS = _PINS.default_pairs
 """CUDA × Ubuntu pairs of the committed dockerfiles/: an LTS each, with NVIDIA tags that exist for both."""
 
 

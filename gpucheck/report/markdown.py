@@ -1,6 +1,7 @@
 """The report as GitHub-flavoured Markdown: ``--markdown``, the GitHub job summary, pasting into an issue.
 
-Problems (fail, error, warn) come first with their fixes; every finding follows in a collapsed ``<details>``
+Problems (fail, error, warn) come first with their fixes, root causes first and the findings that follow from
+each folded under it; every finding follows in a collapsed ``<details>``
 block, so a long passing report does not bury the one line that matters.
 """
 
@@ -10,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from gpucheck.diagnose.finding import Finding, Report, Status
 from gpucheck.diagnose.registry import LAYERS
+from gpucheck.report.causes import problems
 from gpucheck.report.console import summary_line
 
 STATUS_ICON = {
@@ -47,11 +49,21 @@ def _ordered(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def _problem_rows(report: Report) -> list[list[str]]:
-    problems = [f for f in _ordered(report.findings) if f.status in (Status.FAIL, Status.ERROR, Status.WARN)]
-    problems.sort(key=lambda f: -f.status.severity)
-    return [
-        [STATUS_ICON[f.status], f"`{f.check}`", cell(f.summary), cell(f.remediation) or "—"] for f in problems
-    ]
+    """Root problems down the stack, each followed by the findings that follow from it (marked ↳)."""
+    rows = []
+    for p in problems(report):
+        f = p.finding
+        rows.append([STATUS_ICON[f.status], f"`{f.check}`", cell(f.summary), cell(f.remediation) or "—"])
+        for c in p.consequences:
+            rows.append(
+                [
+                    f"↳ {STATUS_ICON[c.status]}",
+                    f"`{c.check}`",
+                    cell(f"{c.summary} (follows from `{f.check}`)"),
+                    "fix the line above first",
+                ]
+            )
+    return rows
 
 
 def render_markdown(report: Report, *, title: str = "gpucheck doctor") -> str:

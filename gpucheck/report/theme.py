@@ -32,6 +32,16 @@ STATUS_LABEL: dict[Status, str] = {
 }
 
 
+STATUS_MARK: dict[Status, str] = {
+    Status.PASS: "✓",
+    Status.WARN: "!",
+    Status.FAIL: "✗",
+    Status.SKIP: "-",
+    Status.ERROR: "?",
+}
+"""The one-character mark of each status in the console summary (readable without colour)."""
+
+
 def status_style(status: Status) -> str:
     """The theme style name for a status."""
     return f"status.{status.value}"

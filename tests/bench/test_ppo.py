@@ -1,4 +1,4 @@
-"""The PPO pieces: GAE, the clipped loss, the hand-written gradient, Adam, rollouts, evaluation, training."""
+"""The PPO pieces: GAE, the clipped loss, the standard agent and optimizer, rollouts, evaluation, training."""
 
 from __future__ import annotations
 
@@ -9,24 +9,21 @@ import pytest
 import torch
 from torch import nn
 
+import gpucheck.bench.ppo as ppo
+from gpucheck.bench.envs import GymVectorEnv, TorchCartPole
 from gpucheck.bench.placement import make_placement
 from gpucheck.bench.ppo import (
-    Adam,
     Agent,
     ConfigError,
     EnvState,
     PPOConfig,
     Rollout,
-    _tanh_,
-    clip_grad_norm_,
     collect_rollout,
     compute_gae,
     evaluate,
     make_batch,
-    make_envs,
-    ppo_grads,
+    make_optimizer,
     ppo_loss,
-    sample_categorical,
     train,
     validate,
 )
@@ -35,176 +32,167 @@ from gpucheck.bench.timing import PhaseTimer
 CPU = torch.device("cpu")
 
 
+def _t(rows, dtype=torch.float32) -> torch.Tensor:
+    return torch.tensor(rows, dtype=dtype)
+
+
 # --- GAE -------------------------------------------------------------------------------------------------
 
 
 def test_gae_matches_a_hand_computed_case():
     # One env, 3 steps; step 1 ends the episode by termination. gamma 0.5, lambda 0.5.
-    rewards = np.array([[1.0], [1.0], [1.0]], np.float32)
-    values = np.array([[2.0], [3.0], [4.0]], np.float32)
-    next_value = np.array([5.0], np.float32)
-    terminated = np.array([[False], [True], [False]])
-    dones = terminated.copy()
-    adv, ret = compute_gae(rewards, values, next_value, terminated, dones, gamma=0.5, gae_lambda=0.5)
-    # t=2: delta = 1 + 0.5*5 - 4 = -0.5; A2 = -0.5
-    # t=1: terminal: delta = 1 - 3 = -2; no continuation: A1 = -2
-    # t=0: delta = 1 + 0.5*3 - 2 = 0.5; A0 = 0.5 + 0.25 * A1 = 0.0
-    np.testing.assert_allclose(adv[:, 0], [0.0, -2.0, -0.5])
-    np.testing.assert_allclose(ret[:, 0], [2.0, 1.0, 3.5])
+    terminated = _t([[False], [True], [False]], torch.bool)
+    adv, ret = compute_gae(
+        _t([[1.0], [1.0], [1.0]]),
+        _t([[2.0], [3.0], [4.0]]),
+        _t([5.0]),
+        terminated,
+        terminated.clone(),
+        0.5,
+        0.5,
+    )
+    # t=2: delta = 1 + 0.5*5 - 4 = -0.5; t=1: terminal: delta = 1 - 3 = -2; t=0: 0.5 + 0.25 * -2 = 0
+    torch.testing.assert_close(adv[:, 0], _t([0.0, -2.0, -0.5]))
+    torch.testing.assert_close(ret[:, 0], _t([2.0, 1.0, 3.5]))
 
 
 def test_gae_bootstraps_a_truncated_episode_from_its_final_observation():
     # Step 0 is truncated (time limit): values[1] is V(final obs) and must be used, but not continued past.
-    rewards = np.array([[1.0], [0.0]], np.float32)
-    values = np.array([[1.0], [10.0]], np.float32)
-    terminated = np.array([[False], [False]])
-    dones = np.array([[True], [False]])
-    adv, _ = compute_gae(rewards, values, np.array([100.0], np.float32), terminated, dones, 0.9, 0.95)
-    assert adv[0, 0] == pytest.approx(1.0 + 0.9 * 10.0 - 1.0)
+    adv, _ = compute_gae(
+        _t([[1.0], [0.0]]),
+        _t([[1.0], [10.0]]),
+        _t([100.0]),
+        _t([[False], [False]], torch.bool),
+        _t([[True], [False]], torch.bool),
+        0.9,
+        0.95,
+    )
+    assert float(adv[0, 0]) == pytest.approx(1.0 + 0.9 * 10.0 - 1.0)
 
 
 def test_gae_with_lambda_one_and_no_ends_is_discounted_return_minus_value():
-    rng = np.random.default_rng(0)
-    rewards = rng.normal(size=(6, 3)).astype(np.float32)
-    values = rng.normal(size=(6, 3)).astype(np.float32)
-    next_value = rng.normal(size=3).astype(np.float32)
-    no = np.zeros((6, 3), bool)
+    g = torch.Generator().manual_seed(0)
+    rewards, values, next_value = (
+        torch.randn(6, 3, generator=g),
+        torch.randn(6, 3, generator=g),
+        torch.randn(3),
+    )
+    no = torch.zeros(6, 3, dtype=torch.bool)
     adv, _ = compute_gae(rewards, values, next_value, no, no, gamma=0.9, gae_lambda=1.0)
-    expected = next_value.copy()
+    expected = next_value.clone()
     for t in reversed(range(6)):
         expected = rewards[t] + 0.9 * expected
-        np.testing.assert_allclose(adv[t], expected - values[t], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(adv[t], expected - values[t], rtol=1e-5, atol=1e-5)
 
 
-# --- loss and gradient -------------------------------------------------------------------------------------
+# --- agent, loss, optimizer ------------------------------------------------------------------------------
 
 
 def _batch(n: int = 64, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     obs = torch.randn(n, 4, generator=g)
     actions = torch.randint(0, 2, (n,), generator=g)
-    logprobs = torch.log(torch.full((n,), 0.5)) + 0.3 * torch.randn(
-        n, generator=g
-    )  # ratios well outside ±0.2
-    advantages = torch.randn(n, generator=g)
-    returns = 5 * torch.randn(n, generator=g)
-    return obs, actions, logprobs, advantages, returns
+    logprobs = torch.log(torch.full((n,), 0.5)) + 0.3 * torch.randn(n, generator=g)  # ratios beyond ±0.2
+    return obs, actions, logprobs, torch.randn(n, generator=g), 5 * torch.randn(n, generator=g)
+
+
+def test_agent_is_two_towers_of_linear_layers_with_the_requested_shape():
+    agent = Agent(4, 2, hidden=32, depth=3, activation="relu")
+    for tower, out in ((agent.actor, 2), (agent.critic, 1)):
+        linears = [m for m in tower if isinstance(m, nn.Linear)]
+        assert [(m.in_features, m.out_features) for m in linears] == [(4, 32), (32, 32), (32, 32), (32, out)]
+        assert sum(isinstance(m, nn.ReLU) for m in tower) == 3
+    assert not set(map(id, agent.actor.parameters())) & set(map(id, agent.critic.parameters()))
+
+
+def test_towers_are_orthogonally_initialised_with_cleanrls_gains():
+    torch.manual_seed(0)
+    agent = Agent(4, 2, 64)
+    w = agent.actor[2].weight.detach()  # hidden 64x64, gain sqrt(2)
+    torch.testing.assert_close(w @ w.T, 2 * torch.eye(64), atol=1e-4, rtol=0)
+    head = agent.actor[-1].weight.detach()  # 2x64, gain 0.01: rows orthonormal * 0.01
+    torch.testing.assert_close(head @ head.T, 1e-4 * torch.eye(2), atol=1e-8, rtol=0)
+    assert float(agent.critic[-1].weight.detach().norm()) == pytest.approx(1.0, rel=1e-4)
+    assert all(float(m.bias.abs().max()) == 0 for m in agent.actor if isinstance(m, nn.Linear))
 
 
 def test_clipped_loss_matches_the_formula_on_a_hand_case():
     torch.manual_seed(0)
     agent = Agent(4, 2, 8)
-    obs = torch.zeros(3, 4)
-    actions = torch.tensor([0, 0, 0])
-    logits, value = agent(obs)
-    logp = torch.log_softmax(logits, -1)[:, 0].detach()
-    # ratios 1.5 (clipped to 1.2), 0.5 (clipped to 0.8), 1.0; advantages +1, +1, -2
+    obs, actions = torch.zeros(3, 4), torch.tensor([0, 0, 0])
+    logp = torch.log_softmax(agent.actor(obs), -1)[:, 0].detach()
+    # ratios 1.5 (clipped to 1.2), 0.5 (clipped to 0.8), 1.0; advantages +1, +1, -2 (not normalised)
     old = logp - torch.log(torch.tensor([1.5, 0.5, 1.0]))
-    adv = torch.tensor([1.0, 1.0, -2.0])
-    ret = torch.zeros(3)
-    config = PPOConfig(vf_coef=0.0, ent_coef=0.0)
-    loss, _ = ppo_loss(agent, obs, actions, old, adv, ret, 0.2, config)
-    # max(-A r, -A clip(r)): A=+1, r=1.5 → max(-1.5, -1.2) = -1.2; A=+1, r=0.5 → max(-0.5, -0.8) = -0.5;
-    # A=-2, r=1 → 2. Mean = (−1.2 − 0.5 + 2) / 3
+    config = PPOConfig(vf_coef=0.0, ent_coef=0.0, norm_adv=False)
+    loss, parts = ppo_loss(
+        agent, obs, actions, old, torch.tensor([1.0, 1.0, -2.0]), torch.zeros(3), 0.2, config
+    )
+    # max(-A r, -A clip(r)): -1.2, -0.5, 2 → mean
     assert loss.item() == pytest.approx((-1.2 - 0.5 + 2.0) / 3, rel=1e-5)
+    assert float(parts["clipfrac"]) == pytest.approx(2 / 3)
 
 
 def test_value_and_entropy_terms_enter_the_loss_with_their_coefficients():
     torch.manual_seed(1)
     agent = Agent(4, 2, 8)
-    obs, actions, logprobs, adv, ret = _batch(16)
+    args = _batch(16)
     base = PPOConfig(vf_coef=0.0, ent_coef=0.0)
-    pg, _ = ppo_loss(agent, obs, actions, logprobs, adv, ret, 0.2, base)
-    with_v, parts = ppo_loss(agent, obs, actions, logprobs, adv, ret, 0.2, replace(base, vf_coef=0.5), True)
-    with_e, parts_e = ppo_loss(
-        agent, obs, actions, logprobs, adv, ret, 0.2, replace(base, ent_coef=0.1), True
-    )
+    pg, _ = ppo_loss(agent, *args, 0.2, base)
+    with_v, parts = ppo_loss(agent, *args, 0.2, replace(base, vf_coef=0.5))
+    with_e, parts_e = ppo_loss(agent, *args, 0.2, replace(base, ent_coef=0.1))
     assert (with_v - pg).item() == pytest.approx(0.5 * float(parts["v_loss"]), rel=1e-5)
     assert (with_e - pg).item() == pytest.approx(-0.1 * float(parts_e["entropy"]), rel=1e-5)
+    _, none = ppo_loss(agent, *args, 0.2, base, diagnostics=False)
+    assert none == {}
 
 
-@pytest.mark.parametrize("ent_coef", [0.0, 0.01])
-@pytest.mark.parametrize("hidden", [8, 64])
-def test_hand_written_gradient_equals_autograd(ent_coef, hidden):
+def test_the_update_is_autograd_and_torch_optim_adam():
+    # One epoch, one minibatch: update() must equal the textbook loop written out here.
     torch.manual_seed(2)
-    agent = Agent(4, 2, hidden)
-    config = PPOConfig(ent_coef=ent_coef)
-    args = _batch(200)
-    loss, _ = ppo_loss(agent, *args, 0.2, config)
-    (expected,) = torch.autograd.grad(loss, [agent.flat])
-    grad, parts = ppo_grads(agent, *args, 0.2, config, diagnostics=True)
-    torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
-    assert parts["loss"].item() == pytest.approx(loss.item(), rel=1e-5)
+    config = PPOConfig(update_epochs=1)
+    agent, reference = Agent(4, 2, 16), Agent(4, 2, 16)
+    reference.load_state_dict(agent.state_dict())
+    obs, actions, logprobs, adv, ret = _batch(64)
+    batch = ppo.Batch(obs, actions, logprobs, adv, ret)
+    optimizer, info = make_optimizer(list(agent.parameters()), 1e-3, 1e-5)
+    ppo.update(agent, optimizer, batch, config, 0.2)
+    ref_opt = torch.optim.Adam(reference.parameters(), lr=1e-3, eps=1e-5)
+    loss, _ = ppo_loss(reference, obs, actions, logprobs, adv, ret, 0.2, config)
+    ref_opt.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+    ref_opt.step()
+    for got, want in zip(agent.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    assert info.implementation == "fused", "torch >= 2.4 has fused Adam on the CPU"
 
 
-def test_critic_head_padding_gets_no_gradient():
-    torch.manual_seed(3)
-    agent = Agent(4, 2, 16)
-    grad, _ = ppo_grads(agent, *_batch(32), 0.2, PPOConfig())
-    g = agent.unflatten(grad)
-    assert torch.count_nonzero(g["w3"][1, 1:]) == 0
-    assert torch.count_nonzero(g["b3"][1, :, 1:]) == 0
-    assert torch.count_nonzero(g["w3"][1, 0]) > 0
+def test_optimizer_falls_back_to_foreach_and_says_why(monkeypatch):
+    real = torch.optim.Adam
+
+    def no_fused(params, **kw):
+        if kw.get("fused"):
+            raise RuntimeError(
+                "`fused=True` requires all the params to be floating point Tensors of supported devices"
+            )
+        return real(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused)
+    optimizer, info = make_optimizer([nn.Parameter(torch.zeros(3))], 1e-3, 1e-5)
+    assert info.implementation == "foreach" and "fused=True" in info.reason
+    assert optimizer.defaults["foreach"] is True
 
 
-def test_inplace_tanh_equals_torch_tanh():
-    x = torch.linspace(-10, 10, 1001)
-    torch.testing.assert_close(_tanh_(x.clone()), torch.tanh(x), rtol=0, atol=1e-6)
-
-
-def test_grad_clip_matches_torch():
-    g = torch.randn(100) * 10
-    p = nn.Parameter(torch.zeros(100))
-    p.grad = g.clone()
-    torch_norm = nn.utils.clip_grad_norm_([p], 0.5)
-    ours = g.clone()
-    norm = clip_grad_norm_(ours, 0.5)
-    torch.testing.assert_close(norm, torch_norm)
-    torch.testing.assert_close(ours, p.grad)
-    small = torch.full((4,), 0.01)
-    clip_grad_norm_(small, 0.5)
-    torch.testing.assert_close(small, torch.full((4,), 0.01))
-
-
-def test_adam_matches_torch_optim_adam():
-    torch.manual_seed(4)
-    ours_param = torch.randn(50)
-    ref = nn.Parameter(ours_param.clone())
-    ours, theirs = Adam(ours_param, lr=1e-2), torch.optim.Adam([ref], lr=1e-2, eps=1e-5)
-    for step in range(25):
-        grad = torch.randn(50) * (step + 1)
-        ours.lr = theirs.param_groups[0]["lr"] = 1e-2 * (1 - step / 25)
-        ours.step(grad)
-        ref.grad = grad.clone()
-        theirs.step()
-    torch.testing.assert_close(ours_param, ref.detach(), rtol=1e-5, atol=1e-6)
-
-
-# --- agent, sampling -------------------------------------------------------------------------------------
-
-
-def test_agent_towers_are_orthogonally_initialised_and_independent():
-    torch.manual_seed(5)
-    agent = Agent(4, 2, 64)
-    p = agent.unflatten(agent.flat.data)
-    w2_actor = p["w2"][0].T  # (out, in)
-    torch.testing.assert_close(w2_actor @ w2_actor.T, 2.0 * torch.eye(64), rtol=1e-4, atol=1e-4)  # gain √2
-    assert not torch.equal(p["w1"][0], p["w1"][1])
-    assert torch.all(p["b1"] == 0)
-    # the actor head is small (std 0.01): a near-uniform initial policy
-    logits, _ = agent(torch.randn(32, 4))
-    assert torch.allclose(torch.softmax(logits, -1), torch.full((32, 2), 0.5), atol=0.05)
-
-
-def test_sample_categorical_follows_the_probabilities():
+def test_categorical_sampling_follows_the_probabilities():
     torch.manual_seed(6)
-    probs = torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.0, 1.0]]).repeat(4000, 1)
-    actions = sample_categorical(torch.log(probs))
-    freq1 = actions.view(4000, 3).float().mean(0)
-    torch.testing.assert_close(freq1, torch.tensor([0.8, 0.1, 1.0]), atol=0.03, rtol=0)
     agent = Agent(4, 2, 8)
-    action, logprob, entropy, _ = agent.get_action_and_value(torch.randn(5, 4))
-    assert action.shape == logprob.shape == entropy.shape == (5,)
+    action, logprob, entropy, value = agent.get_action_and_value(torch.randn(5, 4))
+    assert action.shape == logprob.shape == entropy.shape == value.shape == (5,)
+    with torch.no_grad():
+        agent.actor[-1].bias.copy_(torch.tensor([0.0, float(np.log(4.0))]))  # p(1) ≈ 0.8 near x = 0
+        agent.actor[-1].weight.zero_()
+    actions, *_ = agent.get_action_and_value(torch.zeros(20000, 4))
+    assert float(actions.float().mean()) == pytest.approx(0.8, abs=0.02)
 
 
 def test_validate_rejects_impossible_configs():
@@ -212,33 +200,63 @@ def test_validate_rejects_impossible_configs():
         validate(PPOConfig(num_envs=0))
     with pytest.raises(ConfigError, match="gamma"):
         validate(PPOConfig(gamma=1.5))
+    with pytest.raises(ConfigError, match="activation"):
+        validate(PPOConfig(activation="swish"))
     validate(PPOConfig())
+
+
+def test_a_budget_below_one_rollout_is_refused_with_the_rollout_size():
+    with pytest.raises(ConfigError, match=r"--steps 100 is below one rollout \(8 envs x 32 steps = 256"):
+        validate(PPOConfig(total_timesteps=100))
+    validate(PPOConfig(total_timesteps=256))
+
+
+def test_learning_rate_and_clip_decay_but_never_go_negative(monkeypatch):
+    seen = []
+    real = ppo.update
+
+    def spy(agent, optimizer, batch, config, clip_coef):
+        seen.append((optimizer.param_groups[0]["lr"], clip_coef))
+        return real(agent, optimizer, batch, config, clip_coef)
+
+    monkeypatch.setattr(ppo, "update", spy)
+    config = PPOConfig(num_envs=2, total_timesteps=4 * 64, update_epochs=1, evaluate=False, early_stop=False)
+    train(config, make_placement("cpu", "cpu"), warmup_iterations=1)
+    lrs = [lr for lr, _ in seen]
+    assert len(seen) == 5 and lrs[0] == pytest.approx(1e-3)
+    assert all(a > b > 0 for a, b in zip(lrs, lrs[1:], strict=False))
+    assert all(clip > 0 for _, clip in seen)
 
 
 # --- rollouts, evaluation, training ------------------------------------------------------------------------
 
 
-def test_rollout_masks_auto_reset_steps_and_records_episode_returns():
+@pytest.mark.parametrize("torch_env", [False, True])
+def test_rollout_masks_auto_reset_steps_and_records_episode_returns(torch_env):
     torch.manual_seed(7)
-    envs = make_envs("CartPole-v1", 4)
-    obs, _ = envs.reset(seed=0)
+    timer = PhaseTimer()
+    envs = (
+        TorchCartPole(4, CPU, seed=0, timer=timer)
+        if torch_env
+        else GymVectorEnv("CartPole-v1", 4, CPU, timer)
+    )
     agent = Agent(4, 2, 16)
-    buf = Rollout.allocate(64, 4, 4, 2, CPU)
-    state = EnvState(obs, np.zeros(4, bool), np.zeros(4, np.float32))
-    collect_rollout(envs, agent, state, buf, CPU, PhaseTimer())
-    ends = np.argwhere(buf.dones[:-1])
+    buf = Rollout.allocate(64, 4, 4, CPU)
+    state = EnvState.start(envs.reset(seed=0))
+    collect_rollout(envs, agent, state, buf, timer)
+    ends = torch.nonzero(buf.dones[:-1])
     assert len(ends) > 0, "a random policy ends CartPole episodes within 64 steps"
-    for t, e in ends:
+    for t, e in ends.tolist():
         assert not buf.valid[t + 1, e] and buf.rewards[t + 1, e] == 0.0  # the auto-reset step
     assert buf.valid[0].all()
     assert len(state.finished_returns) == int(buf.dones.sum())
-    assert sum(state.finished_returns) + state.episode_returns.sum() == pytest.approx(buf.rewards.sum())
-    adv, ret = compute_gae(
-        buf.rewards, buf.values.numpy(), buf.next_value.numpy(), buf.terminated, buf.dones, 0.98, 0.8
+    assert sum(state.finished_returns) + float(state.episode_returns.sum()) == pytest.approx(
+        float(buf.rewards.sum())
     )
+    adv, ret = compute_gae(buf.rewards, buf.values, buf.next_value, buf.terminated, buf.dones, 0.98, 0.8)
     batch = make_batch(buf, adv, ret, CPU)
     assert len(batch) == int(buf.valid.sum())
-    logp_taken = torch.log_softmax(agent(batch.obs)[0], -1).gather(1, batch.actions[:, None]).squeeze(1)
+    _, logp_taken, _, _ = agent.get_action_and_value(batch.obs, batch.actions)
     torch.testing.assert_close(batch.logprobs, logp_taken.detach())
 
 
@@ -264,7 +282,12 @@ def test_a_short_cpu_run_improves_the_return():
     assert np.mean(late) > 2 * np.mean(early)
     assert set(result.phases) == {"env", "inference", "transfer", "update", "eval", "other"}
     assert sum(result.phases.values()) == pytest.approx(result.wall_s, rel=1e-6)
+    assert sum(result.fractions().values()) == pytest.approx(1.0)
     assert result.peak_host_mib and result.peak_host_mib > 10 and result.peak_device_mib is None
+    point = result.curve[-1]
+    assert point.train_s < point.wall_s and point.wall_s - point.train_s == pytest.approx(
+        result.phases["eval"]
+    )
 
 
 @pytest.mark.slow
@@ -276,6 +299,13 @@ def test_same_seed_same_returns_on_cpu():
     assert a.first_update_loss == b.first_update_loss
     assert [p.mean_return for p in a.curve] == [p.mean_return for p in b.curve]
     assert a.train_episode_returns != c.train_episode_returns
+
+
+def test_warm_up_iterations_are_not_timed_or_counted():
+    config = PPOConfig(num_envs=2, total_timesteps=128, evaluate=False, early_stop=False, update_epochs=2)
+    result = train(config, make_placement("cpu", "cpu"), warmup_iterations=2)
+    assert result.env_steps == 128 and result.warmup_steps == 128
+    assert result.curve == () and result.phases["eval"] == 0.0
 
 
 def test_train_restores_the_torch_thread_count():

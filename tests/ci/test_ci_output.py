@@ -78,12 +78,18 @@ def test_doctor_under_github_actions_annotates_and_writes_the_job_summary(invoke
     )
     assert result.exit_code == 1
     lines = [line for line in result.stdout.splitlines() if line.startswith("::")]
-    assert lines[0] == (
+    head, fix = lines[0].split("%0AFix: ", 1)
+    assert head == (
         "::error title=gpucheck expect.gpus%3A the expected number of GPUs is visible::2 GPU(s) visible, "
-        "expected 4%0AFix: " + lines[0].split("%0AFix: ", 1)[1]
+        "expected 4"
     )
+    # the fix names how to see the GPUs, why one may be missing, and the contract flag to change
+    assert fix.startswith("Compare `nvidia-smi -L` with the node's hardware")
+    assert "CUDA_VISIBLE_DEVICES" in fix and "`--expect-gpus 4`" in fix
+    assert "%0A" not in fix, "one annotation is one line"
     assert all(ANNOTATION.match(line) for line in lines)
-    assert sum(line.startswith("::warning ") for line in lines) == 3  # PCIe x8, exclusive compute, MIG
+    # exclusive compute, MIG (the x8 link is information: the snapshot has no P-state to judge it by)
+    assert sum(line.startswith("::warning ") for line in lines) == 2
     text = summary.read_text()
     assert text.startswith("# earlier step\n## gpucheck doctor: failed on `h100-node`")
     assert "| ❌ fail | `expect.gpus` | 2 GPU(s) visible, expected 4 |" in text
@@ -157,10 +163,10 @@ def test_markdown_report(invoke):
     md = result.stdout
     assert md.startswith("## gpucheck doctor: passed with warnings on `h100-node`\n\n")
     assert (
-        "### Problems\n\n| Status | Check | Finding | Fix |\n|---|---|---|---|\n| ⚠️ warn | `gpu.pcie_link` |"
+        "### Problems\n\n| Status | Check | Finding | Fix |\n|---|---|---|---|\n| ⚠️ warn | `gpu.modes` |"
         in md
     )
-    assert "<details>\n<summary>All 5 findings</summary>" in md and md.rstrip().endswith("</details>")
+    assert "<details>\n<summary>All 6 findings</summary>" in md and md.rstrip().endswith("</details>")
     # Every table row has the same number of unescaped cell separators as its header.
     for row in [line for line in md.splitlines() if line.startswith("| ⚠️") or line.startswith("| ✅")]:
         assert len(re.findall(r"(?<!\\)\|", row)) in (5, 6), row

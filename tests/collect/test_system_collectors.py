@@ -28,8 +28,10 @@ def test_nvidia_smi_command_timeout_is_recorded(fake_bin: FakeBin, monkeypatch) 
     fake_bin.add("nvidia-smi", "never printed", sleep_s=5)
     ctx = CollectContext(env=base_env(fake_bin, GPUCHECK_DISABLE_NVML="1"))
     evidence = collect(ctx, ["nvml", "nvidia_smi", "procfs"])
-    (run,) = [i for i in evidence.with_prefix("cmd:nvidia-smi")]
-    assert run.timed_out and run.returncode is None
+    runs = {" ".join(i.argv[1:2]): i for i in evidence.with_prefix("cmd:nvidia-smi")}
+    # the query and the table run side by side; a hung driver stops every further call (no XML, no help)
+    assert sorted(runs) == ["", "--query-gpu=" + ",".join(nvidia_smi.QUERY_FIELDS)]
+    assert all(run.timed_out and run.returncode is None for run in runs.values())
     found = _findings(evidence, "driver")
     assert found["driver.nvidia_smi"][0].status.value == "error"
     assert "did not finish within" in found["driver.nvidia_smi"][0].summary

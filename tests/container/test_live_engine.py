@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from gpucheck.collect.sources.docker_daemon import SMOKE_LABEL
-from gpucheck.diagnose.checks.container_advice import INSTALL_TOOLKIT
+from gpucheck.diagnose.checks.container_advice import install_toolkit
+from gpucheck.diagnose.host import Host
 from gpucheck.diagnose.parse.docker_daemon import SmokeFailure, classify_smoke_error
 from tests.conftest import base_env, findings_by_check
 from tests.container.conftest import fixture_text
@@ -151,7 +152,8 @@ def test_smoke_run_fails_like_a_gpu_less_host_and_cleans_up(invoke, docker_engin
     (finding,) = grouped["container.smoke"]
     assert finding["status"] == "fail" and finding["data"] == {"failure": "no_gpu_device_driver"}
     assert 'could not select device driver "" with capabilities: [[gpu]]' in finding["summary"]
-    assert finding["remediation"] == INSTALL_TOOLKIT
+    assert "nvidia-container-toolkit" in finding["remediation"]
+    assert install_toolkit(Host()).split(", then ")[-1] in finding["remediation"]  # configure + restart
     assert labelled(client) == []  # the container that failed to start was removed
 
 

@@ -15,6 +15,7 @@ A file may be covered by an entry in its own folder's PROVENANCE.toml or any par
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from pathlib import Path
 
@@ -27,10 +28,12 @@ KINDS = {"recorded", "derived", "written"}
 CALLED_RECORDED = re.compile(r"\b(recorded|verbatim|captured|real capture)\b", re.IGNORECASE)
 
 
+@functools.cache
 def _manifests() -> list[Path]:
     return sorted(FIXTURES.rglob("PROVENANCE.toml"))
 
 
+@functools.cache
 def _entries() -> list[tuple[Path, dict]]:
     found = []
     for manifest in _manifests():
@@ -39,6 +42,7 @@ def _entries() -> list[tuple[Path, dict]]:
     return found
 
 
+@functools.cache
 def _fixture_files() -> list[Path]:
     return sorted(
         p
@@ -53,6 +57,18 @@ def _covers(base: Path, pattern: str, path: Path) -> bool:
     except ValueError:
         return False
     return fnmatch.fnmatchcase(rel, pattern)
+
+
+@functools.cache
+def _texts() -> tuple[tuple[Path, tuple[str, ...]], ...]:
+    """The lines of every test module, test README and the project README, read once."""
+    tests = ROOT / "tests"
+    sources = [*tests.rglob("*.py"), *tests.rglob("*.md"), ROOT / "README.md"]
+    return tuple(
+        (source, tuple(source.read_text(errors="replace").splitlines()))
+        for source in sources
+        if source.is_file() and source.name != Path(__file__).name
+    )
 
 
 def _kind_of(path: Path) -> set[str]:
@@ -108,14 +124,7 @@ def test_no_fixture_is_called_both_recorded_and_written() -> None:
 def test_a_written_fixture_is_not_called_recorded_where_it_is_used(written: Path) -> None:
     """A line naming a hand-written fixture must not call it recorded, verbatim or captured."""
     offenders = []
-    for source in [
-        *ROOT.joinpath("tests").rglob("*.py"),
-        *ROOT.joinpath("tests").rglob("*.md"),
-        ROOT / "README.md",
-    ]:
-        if not source.is_file() or source.name == Path(__file__).name:
-            continue
-        lines = source.read_text(errors="replace").splitlines()
+    for source, lines in _texts():
         for i, line in enumerate(lines):
             if written.name in line:
                 window = " ".join(lines[max(i - 2, 0) : i + 1])

@@ -129,9 +129,13 @@ def test_console_verbose_shows_evidence():
             )
         ]
     )
-    out = io.StringIO()
-    render_console(_report(), Console(file=out, width=160, color_system=None), verbose=True, evidence=ev)
-    assert "cmd:nvidia-smi" in out.getvalue() and "couldn't communicate" in out.getvalue()
+    shown = {}
+    for level in (1, 2):
+        out = io.StringIO()
+        render_console(_report(), Console(file=out, width=160, color_system=None), verbose=level, evidence=ev)
+        shown[level] = out.getvalue()
+    assert "cmd:nvidia-smi" in shown[2] and "couldn't communicate" in shown[2]
+    assert "cmd:nvidia-smi" not in shown[1] and "torch.import: torch is not installed" in shown[1]
 
 
 def test_every_status_has_a_label_style_and_severity():

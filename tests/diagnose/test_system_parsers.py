@@ -16,6 +16,8 @@ from gpucheck.diagnose.parse.nvidia_smi import (
     classify_failure,
     parse_header,
     parse_query_csv,
+    parse_query_text,
+    parse_table_gpus,
     parse_xml,
     unknown_field,
 )
@@ -120,6 +122,9 @@ def test_xml_recorded_p2000() -> None:
     assert gpu["persistence_mode"] == "Disabled"
     assert gpu["temperature.gpu"] == "62 C"
     assert gpu["retired_pages.pending"] == "N/A"
+    # the whole recording (DTD v10): ECC under volatile/double_bit, the PCIe link, the P-state
+    assert gpu["ecc.errors.uncorrected.volatile.total"] == "N/A"
+    assert (gpu["pcie.link.gen.current"], gpu["pcie.link.width.current"], gpu["pstate"]) == ("3", "16x", "P0")
 
 
 @pytest.mark.parametrize("text", ["", "<html/>", "<nvidia_smi_log", "not xml at all"])
@@ -203,6 +208,8 @@ PARSERS = [
     parse_nvcc_version,
     parse_header,
     parse_query_csv,
+    parse_query_text,
+    parse_table_gpus,
     parse_xml,
     parse_proc_version,
     parse_nvidia_version,

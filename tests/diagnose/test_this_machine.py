@@ -20,6 +20,8 @@ HOLDS = (
     and not Path("/proc/driver/nvidia/version").exists()
 )
 
+IN_CONTAINER = Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
+
 REASON = "needs the CUDA 13.0 toolkit at /usr/local/cuda-13.0 and no NVIDIA driver"
 
 
@@ -37,12 +39,23 @@ def test_toolkit_13_without_driver_or_gpu() -> None:
     assert "libcudart.so.13" in found["toolkit.runtime_library"][0]["summary"]
     driver = found["driver.loaded"][0]
     assert driver["status"] == "fail"
-    assert "no NVIDIA driver is loaded and no NVIDIA GPU is visible" in driver["summary"]
+    if IN_CONTAINER:  # the driver belongs on the host: never an install inside the container
+        assert "no NVIDIA driver is visible inside this" in driver["summary"]
+        assert driver["remediation"].startswith("On the host, not inside this")
+    else:
+        assert "no NVIDIA driver is loaded and no NVIDIA GPU is visible" in driver["summary"]
     assert "NVMLError_LibraryNotFound" in driver["summary"]
     assert "580.65.06" in driver["remediation"] and "nvidia-driver-580" in driver["remediation"]
     assert found["gpu.present"][0]["status"] == "skip"
     compat = found["compat.toolkit_driver"][0]
     assert compat["status"] == "skip" and "driver ≥ 580.65.06" in compat["summary"]
+    # The root cause comes first in the chain: no GPU on the PCI bus (when sysfs is readable here).
+    pci = found["driver.pci_devices"][0]
+    if pci["status"] == "fail":
+        assert "no NVIDIA GPU on the PCI bus" in pci["summary"] and pci["caused_by"] == []
+        for consequence in ("driver.loaded", "gpu.present", "compat.toolkit_driver"):
+            assert found[consequence][0]["caused_by"] == ["driver.pci_devices"], consequence
+    assert found["toolkit.nvcc"][0]["caused_by"] == []
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -163,3 +164,67 @@ def test_only_malformed_members_still_report_not_crash(invoke):
     assert result.exit_code == 1
     doc = result.json()
     assert doc["nodes"] == [] and len(doc["rejected"]) == 3
+
+
+def test_a_failure_on_a_nodes_second_gpu_is_its_worst_finding(fleet_dir: Path, tmp_path: Path):
+    # GPU 0 has a pending row remap (warn), GPU 1 uncorrected ECC errors (fail): doctor reports gpu.health
+    # twice, the warning first. The node fails gpu.health, whatever the order of its findings.
+    snapshot = node_snapshot("gpu-b01")
+    nvml = next(e for e in snapshot["evidence"] if e.get("name") == "nvml")["data"]
+    nvml["gpus"][0]["remapped_rows.pending"] = "Yes"
+    nvml["gpus"][1]["ecc.errors.uncorrected.volatile.total"] = 3
+    report = doctor_report(snapshot, tmp_path)
+    health = [f["status"] for f in report["findings"] if f["check"] == "gpu.health"]
+    assert health == ["warn", "fail"]
+    (fleet_dir / "gpu-b01.json").write_text(json.dumps(report))
+    fleet = merge(*load_reports([fleet_dir]))
+    row = {n.node: n for n in fleet.nodes}["gpu-b01"]
+    assert "gpu.health" in row.failing and "gpu.health" not in row.warning
+    assert "fails gpu.health (passes on 5 of 7 nodes)" in row.deviations
+    assert fleet.checks["gpu.health"]["fail"] == ["gpu-a06", "gpu-b01"]
+
+
+def test_markup_in_hostnames_and_check_ids_is_printed_as_text(invoke, fleet_dir: Path):
+    doc = json.loads((fleet_dir / "gpu-a05.json").read_text())
+    doc["meta"]["hostname"] = "[/bold]rack[red]7"
+    doc["findings"][0]["check"] = "driver.[/]x"
+    doc["findings"][0]["status"] = "fail"
+    (fleet_dir / "gpu-a05.json").write_text(json.dumps(doc))
+    (fleet_dir / "esc.json").write_text(json.dumps({**doc, "meta": {"hostname": "evil\x1b[2Jnode"}}))
+    result = invoke("fleet", "report", str(fleet_dir))
+    assert result.exit_code == 1, result.stderr
+    assert "[/bold]rack[red]7" in result.stdout and "driver.[/]x" in result.stdout
+    assert "\x1b" not in result.stdout and "evil\\x1b[2Jnode" in result.stdout
+
+
+def test_large_fleets_list_outliers_first_and_count_the_rest(fleet_dir: Path):
+    base = json.loads((fleet_dir / "gpu-a01.json").read_text())
+    for i in range(120):
+        doc = copy.deepcopy(base)
+        doc["meta"]["hostname"] = f"gpu-z{i:03d}"
+        (fleet_dir / f"gpu-z{i:03d}.json").write_text(json.dumps(doc))
+    fleet = merge(*load_reports([fleet_dir]))
+    md = render_markdown(fleet, limit=10)
+    node_rows = [line for line in md.split("### Inventory")[0].splitlines() if line.startswith("| gpu-")]
+    assert len(node_rows) == 10 and node_rows[0].startswith(("| gpu-a04 ", "| gpu-a05 "))
+    assert "116 more nodes not listed (0 of them outliers or failing)" not in md
+    assert "116 more nodes not listed (all of them in line with the fleet)" in md
+    assert "| driver | 550.54.14 | 125 | gpu-a01, gpu-a02, gpu-a03, gpu-a05, gpu-a06, … and 120 more |" in md
+    assert len(render_markdown(fleet, limit=0).splitlines()) > 126
+
+
+def test_members_that_are_not_regular_files_or_too_large_are_rejected(fleet_dir: Path, monkeypatch):
+    import os
+
+    from gpucheck.fleet import load
+
+    os.mkfifo(fleet_dir / "pipe.json")
+    monkeypatch.setattr(load, "MAX_REPORT_BYTES", 100_000)
+    (fleet_dir / "huge.json").write_text(" " * 200_000)
+    named = load.iter_reports([fleet_dir / "pipe.json", fleet_dir / "huge.json"])
+    results = {Path(r.source).name: r for r in named}
+    assert {Path(r.source).name for r in load.iter_reports([fleet_dir]) if isinstance(r, load.Rejected)} == {
+        "pipe.json", "huge.json"
+    }
+    assert results["pipe.json"].reason == "not a regular file"
+    assert results["huge.json"].reason.startswith("200000 bytes: larger than any doctor report")

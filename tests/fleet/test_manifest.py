@@ -133,3 +133,56 @@ def test_slurm_recipe_runs_end_to_end(invoke, tmp_path: Path, fake_bin: FakeBin)
     assert run.returncode == 0, run.stdout + run.stderr  # one warn-only node: the fleet passes
     assert "1 nodes: 1 ok, 0 failing, 0 outliers" in run.stdout
     assert (out_dir / "fleet.md").read_text().startswith("## gpucheck fleet report")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # Issue 13: a newline in a path turned a comment into a command, or added an #SBATCH directive.
+        (["--reports-dir", "/shared/r\ntouch /tmp/pwned\n"], "--reports-dir"),
+        (["--reports-dir", "/shared\n#SBATCH --partition=admin-only --exclusive\n#"], "--reports-dir"),
+        (["--reports-dir", "/shared/$(id)"], "--reports-dir"),
+        (["--reports-dir", "relative/dir"], "--reports-dir"),
+        (["--output", "x\n#SBATCH --exclusive"], "--output file name"),
+        (["--doctor-args", "--expect-gpu-name 'H100\n#SBATCH --exclusive'"], "control characters"),
+        (["--partition", "gpu\n#SBATCH --exclusive"], "--partition"),
+    ],
+)
+def test_values_rendered_into_the_sbatch_script_are_validated(invoke, tmp_path: Path, args, message):
+    if "--output" in args:
+        args = ["--output", str(tmp_path / args[1])]
+    result = invoke("fleet", "manifest", "--slurm", *args)
+    assert result.exit_code == 2, result.stdout
+    assert message in result.stderr and result.stdout == ""
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--image", "registry.example.com/x:1\n  command: [sh]"],
+        ["--image", "x y"],
+        ["--doctor-args", "--expect-gpu-name 'a\nb'"],
+    ],
+)
+def test_values_rendered_into_yaml_are_validated(invoke, args):
+    result = invoke("fleet", "manifest", "--k8s", *args)
+    assert result.exit_code == 2 and result.stdout == "" and result.stderr.startswith("gpucheck: error: ")
+
+
+def test_accepted_values_still_render_a_valid_script(invoke, tmp_path: Path):
+    result = invoke(
+        "fleet", "manifest", "--slurm", "--reports-dir", "$SCRATCH/gpucheck_reports-2026",
+        "--partition", "gpu,debug",
+        "--image", "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04@sha256:" + "a" * 64,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert 'REPORT_DIR="$SCRATCH"/gpucheck_reports-2026/"${SLURM_JOB_ID}"' in result.stdout
+    script = tmp_path / "s.sbatch"
+    script.write_text(result.stdout)
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    directives = [line for line in result.stdout.splitlines() if line.startswith("#SBATCH")]
+    assert [d.split("=")[0] for d in directives] == [
+        "#SBATCH --job-name", "#SBATCH --nodes", "#SBATCH --ntasks-per-node", "#SBATCH --gres",
+        "#SBATCH --partition", "#SBATCH --time", "#SBATCH --output",
+    ]

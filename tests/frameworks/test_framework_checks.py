@@ -21,8 +21,15 @@ def test_cpu_torch_wheel_on_gpu_host_gets_the_cuda_index_for_the_driver():
     ev = evidence(torch=torch_run("torch_cpu_worker.json"), system=nvml("550.54.14", 12040, [RTX3090]))
     result = one(ev, "framework.cpu_build")
     assert result.status is Status.FAIL
-    # driver CUDA 12.4: the newest torch 2.13 build it runs is cu126? no: 12.6 > 12.4, so none -> upgrade
-    assert "upgrade the driver" in result.remediation
+    # PyTorch runs cu126 wheels on R550 drivers through CUDA minor-version compatibility (malfet,
+    # https://github.com/pytorch/pytorch/issues/155141): no driver upgrade; the same release's newest wheel,
+    # cu129, whose full support needs 12.9's GA driver 575.51.03
+    assert (
+        "/opt/venv/bin/python -m pip install --force-reinstall 'torch==2.13.0' "
+        "--index-url https://download.pytorch.org/whl/cu129"
+    ) in result.remediation
+    assert "minor-version compatibility" in result.remediation and "≥ 575.51.03" in result.remediation
+    assert "upgrade" not in result.remediation.lower().split("`")[0]
 
 
 def test_cpu_torch_wheel_exact_command_for_a_cuda_12_8_driver():
@@ -30,9 +37,9 @@ def test_cpu_torch_wheel_exact_command_for_a_cuda_12_8_driver():
     result = one(ev, "framework.cpu_build")
     assert result.status is Status.FAIL
     assert (
-        "/opt/venv/bin/python -m pip install --force-reinstall torch==2.13.0 "
-        "--index-url https://download.pytorch.org/whl/cu126"
-    ) in result.remediation
+        "/opt/venv/bin/python -m pip install --force-reinstall 'torch==2.13.0' "
+        "--index-url https://download.pytorch.org/whl/cu129"
+    ) in result.remediation  # torch 2.13.0 is published for cu129; a 12.8 driver runs 12.9 by minor compat
 
 
 def test_pascal_gpu_on_a_cuda_13_driver_gets_the_cu126_build_that_still_has_sm_61():
@@ -66,8 +73,10 @@ def test_sm120_gpu_on_an_old_wheel():
     assert arch.status is Status.FAIL
     assert "sm_120" in arch.summary and "newer than every architecture" in arch.summary
     assert "--index-url https://download.pytorch.org/whl/cu126" not in arch.remediation
-    # the driver runs CUDA 12.8: cu126 lacks sm_120, so nothing fits → upgrade the driver to get cu129+
-    assert "upgrade the driver" in arch.remediation
+    # cu126 lacks sm_120; torch 2.13's cu129 wheel has it and runs on R570 through minor-version
+    # compatibility: no driver upgrade (and never to a proprietary >= 575 driver, which cannot drive it)
+    assert "'torch==2.13.*' --index-url https://download.pytorch.org/whl/cu129" in arch.remediation
+    assert "nvidia-driver-575" not in arch.remediation
     kernel = one(ev, "torch.kernel")
     assert kernel.status is Status.FAIL and "no kernel image" in kernel.summary
 
@@ -78,7 +87,7 @@ def test_sm120_with_a_cuda_13_driver_gets_cu130():
         system=nvml("580.65.06", 13000, [("NVIDIA GeForce RTX 5090", "12.0", 32607)]),
     )
     assert (
-        "install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu130"
+        "install --force-reinstall 'torch==2.14.*' --index-url https://download.pytorch.org/whl/cu132"
         in one(ev, "framework.arch").remediation
     )
 
@@ -146,7 +155,9 @@ def test_tf_missing_cudnn_names_it():
     result = one(ev, "tensorflow.gpu_libraries")
     assert result.status is Status.FAIL
     assert "could not load libcudnn.so.8" in result.summary and "CUDA 11.2, cuDNN 8" in result.summary
-    assert "'tensorflow[and-cuda]==2.11.0'" in result.remediation
+    # TF 2.11 has no [and-cuda] extra (pip CUDA wheels start at 2.14): the fix is a release that has them
+    assert "'tensorflow[and-cuda]==2.21.*'" in result.remediation
+    assert "and-cuda]==2.11" not in result.remediation
 
 
 def test_tf_cudnn_mismatch():
@@ -157,7 +168,8 @@ def test_tf_cudnn_mismatch():
     result = one(ev, "framework.cudnn")
     assert result.status is Status.FAIL
     assert "loaded cuDNN 9.1.0 but was built against 9.3.0" in result.summary
-    assert "nvidia-cudnn-cu12>=9.3.0" in result.remediation
+    # TF 2.18+ is built against cuDNN 9.3: stay within cuDNN 9
+    assert "'nvidia-cudnn-cu12>=9.3,<10'" in result.remediation
 
 
 def test_tf_no_driver():
@@ -214,6 +226,6 @@ def test_not_installed_is_a_skip_with_the_install_command():
     result = one(ev, "torch.install")
     assert result.status is Status.SKIP
     assert (
-        "-m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu126"
+        "-m pip install --force-reinstall 'torch==2.14.*' --index-url https://download.pytorch.org/whl/cu126"
         in result.summary
     )

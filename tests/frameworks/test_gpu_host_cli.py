@@ -39,9 +39,10 @@ def test_cpu_builds_on_a_550_driver_host(fake_bin, sysroot, invoke):
     found = doctor(invoke, env, fake_bin)
     torch_build, tf_build = found["framework.cpu_build"]
     assert torch_build["status"] == "fail" and "CPU-only build" in torch_build["summary"]
-    # driver 550.54.14 runs CUDA 12.4; torch 2.13's oldest CUDA build is 12.6 (needs 560.28.03)
-    assert "upgrade the driver to >= 560.28.03" in torch_build["remediation"]
-    assert "--index-url https://download.pytorch.org/whl/cu126" in torch_build["remediation"]
+    # driver 550.54.14 reports CUDA 12.4 and runs every CUDA 12.x wheel through minor-version compatibility
+    # (PyTorch runs cu126+ wheels on R550, pytorch/pytorch#155141): torch 2.13.0's newest 12.x wheel is cu129
+    assert "'torch==2.13.0' --index-url https://download.pytorch.org/whl/cu129" in torch_build["remediation"]
+    assert "upgrade the driver" not in torch_build["remediation"]
     assert tf_build["status"] == "fail" and "pip uninstall -y tensorflow-cpu" in tf_build["remediation"]
 
 

@@ -32,6 +32,12 @@ def test_real_torch_worker_on_cpu():
     assert report.get("amp", "steps", "float16", "scale") == 65536.0
     ev = evidence(torch=run)
     assert [f.status for f in [one(ev, "torch.install"), one(ev, "torch.cuda")]] == [Status.PASS, Status.SKIP]
+    # one process start, every step timed (import first), and the loss went down under the GradScaler
+    assert list(report.get("timings")) == ["import", "build", "devices", "amp", "tf32"]
+    assert one(ev, "torch.install").data["timings"]["import"] == report.get("timings", "import")
+    step = report.get("amp", "steps", "float16")
+    assert step["loss_after"] < step["loss"] and step["grad_dtype"] == "float32"
+    assert run.stderr.count("[gpucheck-worker] step import") == 1
 
 
 def test_real_tf_worker_splits_the_cpu_and_trains_under_mixed_bfloat16():
@@ -43,6 +49,8 @@ def test_real_tf_worker_splits_the_cpu_and_trains_under_mixed_bfloat16():
     assert report.get("logical", "placed_on").endswith("device:CPU:2")
     assert report.get("mixed_precision", "compute_dtype") == "bfloat16"
     ev = evidence(tf=run)
+    timings = report.get("timings")
+    assert list(timings)[:2] == ["import", "build"] and "mixed_precision" in timings
     assert one(ev, "tensorflow.logical_devices").status is Status.PASS
     assert one(ev, "tensorflow.mixed_precision").status is Status.PASS
 
@@ -89,12 +97,24 @@ def plain_venv(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def system_venv(tmp_path_factory) -> Path:
-    """A venv made with --system-site-packages: its own interpreter path, the system torch and tensorflow."""
-    path = tmp_path_factory.mktemp("venv") / "system"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(path)], check=True
-    )
-    return path / "bin" / "python"
+    """A venv of its own (its own interpreter path) that sees the running interpreter's torch and tensorflow.
+
+    NOTE: ``--system-site-packages`` shows the *base* interpreter's packages; when the suite runs inside a
+    virtualenv, torch and tensorflow sit in that virtualenv's own site-packages, which the new venv would
+    not see. A ``.pth`` file naming every site-packages directory of the running interpreter works in both.
+    """
+    path = tmp_path_factory.mktemp("venv") / "outer"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    python = path / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    outer = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
+    (Path(purelib) / "outer-site-packages.pth").write_text("\n".join(outer) + "\n")
+    return python
 
 
 def test_plain_venv_reports_not_installed_with_the_install_command(plain_venv):

@@ -1,18 +1,22 @@
 """Evidence source: Container Device Interface (CDI) spec files and the hook executables they name.
 
 Command line equivalent: ``ls /etc/cdi /var/run/cdi``; ``cat /etc/cdi/*.yaml /etc/cdi/*.json``;
-``ls -l <hooks[].path>``. Directories named by ``cdi-spec-dirs`` in daemon.json are listed too.
+``ls -l <hooks[].path>``. Directories named by ``cdi-spec-dirs`` in daemon.json are listed too, and the
+per-user directories a rootless dockerd reads (``$XDG_CONFIG_HOME/cdi``, ``$XDG_RUNTIME_DIR/cdi``;
+knowledge table ``container``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gpucheck.collect.evidence import Item, Value
 from gpucheck.collect.registry import CollectContext, collector
 from gpucheck.collect.sources.docker_config import SYSTEM_DAEMON_JSON, rootless_daemon_json
+from gpucheck.knowledge import load
 
 DEFAULT_SPEC_DIRS: tuple[str, ...] = ("/etc/cdi", "/var/run/cdi")
 """Where the CDI library looks by default (``/var/run/cdi`` is cleared at boot)."""
@@ -64,10 +68,25 @@ def _walk_hooks(node: Any, found: list[str]) -> None:
             _walk_hooks(value, found)
 
 
+def rootless_spec_dirs(env: Mapping[str, str]) -> list[str]:
+    """The per-user CDI directories a rootless dockerd (>= 29.3) also reads, from the probed environment."""
+    home = env.get("HOME")
+    values = {
+        "XDG_CONFIG_HOME": env.get("XDG_CONFIG_HOME") or (os.path.join(home, ".config") if home else None),
+        "XDG_RUNTIME_DIR": env.get("XDG_RUNTIME_DIR"),
+    }
+    dirs = []
+    for template in load.container_facts()["docker_rootless_cdi_dirs"].value.split():
+        variable, _, rest = template.lstrip("$").partition("/")
+        if values.get(variable):
+            dirs.append(os.path.join(str(values[variable]), rest))
+    return dirs
+
+
 @collector("cdi", timeout_s=5.0)
 def collect_cdi(ctx: CollectContext) -> Iterable[Item]:
     """CDI spec directories, each spec file's text, and whether each hook executable exists."""
-    dirs = list(dict.fromkeys([*DEFAULT_SPEC_DIRS, *configured_spec_dirs(ctx)]))
+    dirs = list(dict.fromkeys([*DEFAULT_SPEC_DIRS, *configured_spec_dirs(ctx), *rootless_spec_dirs(ctx.env)]))
     hooks: dict[str, bool] = {}
     for directory in dirs:
         listing = ctx.listdir(directory)

@@ -14,8 +14,13 @@ from gpucheck.collect.registry import CollectContext, collector
 
 LIBRARY_PATTERNS = ("libcudart.so*", "libcudnn.so*", "libcuda.so*", "libnvidia-ml.so*")
 COMMON_DIRS = (
-    "/usr/local/cuda*/lib64", "/usr/local/cuda*/lib", "/usr/local/cuda*/targets/*/lib",
-    "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
+    "/usr/local/cuda*/lib64",
+    "/usr/local/cuda*/lib",
+    "/usr/local/cuda*/targets/*/lib",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
     "/usr/local/cuda*/compat",
 )
 LD_SO_CONF_GLOB = "/etc/ld.so.conf.d/*.conf"

@@ -31,8 +31,11 @@ def _query(readings: dict[str, Any], errors: dict[str, str], field: str, call: C
 
 
 def _device_readings(nvml: Any, index: int) -> dict[str, Any]:
-    """Every reading of one GPU; unsupported ones land in ``errors``."""
-    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    """Every reading of one GPU: unsupported ones in ``errors``; no handle at all: ``handle_error``."""
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    except Exception as exc:  # noqa: BLE001 - one GPU's failure is that GPU's evidence, not NVML's
+        return {"index": index, "handle_error": f"{type(exc).__name__}: {exc}"}
     readings: dict[str, Any] = {"index": index}
     errors: dict[str, str] = {}
     calls: dict[str, Callable[[], Any]] = {
@@ -46,11 +49,23 @@ def _device_readings(nvml: Any, index: int) -> dict[str, Any]:
         "mig.mode.current": lambda: "Enabled" if nvml.nvmlDeviceGetMigMode(handle)[0] else "Disabled",
         "ecc.errors.uncorrected.volatile.total": lambda: int(nvml.nvmlDeviceGetTotalEccErrors(
             handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC)),
+        "ecc.mode.current": lambda: "Enabled" if nvml.nvmlDeviceGetEccMode(handle)[0] else "Disabled",
+        "ecc.errors.uncorrected.aggregate.total": lambda: int(nvml.nvmlDeviceGetTotalEccErrors(
+            handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_AGGREGATE_ECC)),
+        "retired_pages.single_bit_ecc.count": lambda: len(nvml.nvmlDeviceGetRetiredPages(
+            handle, nvml.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS)),
+        "retired_pages.double_bit.count": lambda: len(nvml.nvmlDeviceGetRetiredPages(
+            handle, nvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR)),
         "retired_pages.pending": lambda: "Yes" if nvml.nvmlDeviceGetRetiredPagesPendingStatus(handle)
         else "No",
+        "remapped_rows.uncorrectable": lambda: int(nvml.nvmlDeviceGetRemappedRows(handle)[1]),
         "remapped_rows.pending": lambda: "Yes" if nvml.nvmlDeviceGetRemappedRows(handle)[2] else "No",
         "remapped_rows.failure": lambda: "Yes" if nvml.nvmlDeviceGetRemappedRows(handle)[3] else "No",
         "temperature.gpu": lambda: int(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+        "temperature.gpu.slowdown": lambda: int(nvml.nvmlDeviceGetTemperatureThreshold(
+            handle, nvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)),
+        "pstate": lambda: f"P{int(nvml.nvmlDeviceGetPerformanceState(handle))}",
+        "utilization.gpu": lambda: int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
         "pcie.link.gen.current": lambda: int(nvml.nvmlDeviceGetCurrPcieLinkGeneration(handle)),
         "pcie.link.gen.max": lambda: int(nvml.nvmlDeviceGetMaxPcieLinkGeneration(handle)),
         "pcie.link.width.current": lambda: int(nvml.nvmlDeviceGetCurrPcieLinkWidth(handle)),

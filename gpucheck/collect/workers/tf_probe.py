@@ -3,7 +3,9 @@
 Run as ``<python> tf_probe.py [--logical-gpus N] [--memory-limit-mb MB] [--precision auto|fp16|bf16|fp32]
 [--cpu-split N]``. Standard library plus TensorFlow only, so it runs where gpucheck is not installed. The
 JSON object is the last line of stdout; TensorFlow's own log lines and the progress markers
-``[gpucheck-worker] step <name>`` go to stderr, where gpucheck keeps them verbatim as evidence.
+``[gpucheck-worker] step <name>`` go to stderr, where gpucheck keeps them verbatim as evidence. Each step's
+wall time is kept under ``timings`` (``import`` first), shown by ``gpucheck doctor -v``; everything runs in
+this one process start.
 
 Order matters: memory growth and logical devices can only be configured before TensorFlow initialises its
 devices, so they are applied right after listing the physical devices and before anything else runs.
@@ -33,10 +35,12 @@ def _step(result: dict, name: str, func, *args) -> object:
     """Run one step, storing its value (or the exception as data) under ``name``."""
     sys.stderr.write(MARKER + name + "\n")
     sys.stderr.flush()
+    start = time.perf_counter()
     try:
         result[name] = func(*args)
     except Exception as exc:  # noqa: BLE001 - every failure is data for the diagnosis
         result[name] = _error(exc)
+    result.setdefault("timings", {})[name] = round(time.perf_counter() - start, 4)
     return result[name]
 
 
@@ -202,6 +206,7 @@ def probe(result: dict, args) -> None:
         "seconds": round(time.perf_counter() - start, 3),
         "path": os.path.dirname(getattr(tf, "__file__", "") or ""),
     }
+    result["timings"] = {"import": round(time.perf_counter() - start, 4)}
     _step(result, "build", probe_build, tf)
     _step(result, "packages", probe_packages)
     physical = _step(result, "physical", probe_physical, tf)

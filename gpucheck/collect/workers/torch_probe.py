@@ -4,7 +4,9 @@ Run as ``<python> torch_probe.py``. It needs only the standard library and torch
 environment where gpucheck itself is not installed. The JSON object is the last line of stdout; everything
 else (torch's warnings, library logs, progress markers ``[gpucheck-worker] step <name>``) goes to stderr, so
 a crash or hang still shows which step it was in. Each step records either its result or the exception it
-raised; nothing here interprets the results (that happens in ``gpucheck.diagnose``).
+raised, and its wall time under ``timings`` (seconds, in step order, ``import`` first) so that
+``gpucheck doctor -v`` shows where the time went; nothing here interprets the results (that happens in
+``gpucheck.diagnose``). Everything runs in this one process start: torch is imported once.
 
 Python 3.8 compatible on purpose: the probed interpreter may be older than gpucheck's own.
 """
@@ -33,12 +35,14 @@ def _call(result: dict, name: str, func, *args) -> object:
     """Run one probe step and return its value (or the exception as data); warnings go to ``result``."""
     sys.stderr.write(MARKER + name + "\n")
     sys.stderr.flush()
+    start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             value = func(*args)
         except Exception as exc:  # noqa: BLE001 - every failure is data for the diagnosis
             value = _error(exc)
+    result.setdefault("timings", {})[name] = round(time.perf_counter() - start, 4)
     for w in caught:
         text = f"{w.category.__name__}: {w.message}"
         result.setdefault("warnings", []).append(text)
@@ -115,6 +119,28 @@ def probe_matmul(torch, index: int) -> dict:
     }
 
 
+class PlainSGD:
+    """Plain SGD with the two members ``torch.amp.GradScaler`` drives: ``param_groups`` and ``step()``.
+
+    NOTE: any ``torch.optim.Optimizer`` imports ``torch._dynamo`` on construction (``add_param_group`` is
+    wrapped in ``torch._disable_dynamo``): one to several seconds that say nothing about mixed precision.
+    The scaler's own work (scale, unscale with its inf/NaN check, skip-or-step, update) is unchanged.
+    """
+
+    def __init__(self, params, lr: float) -> None:
+        self.param_groups = [{"params": list(params), "lr": lr}]
+
+    def step(self) -> None:
+        """``p -= lr * p.grad`` for every parameter with a gradient."""
+        import torch
+
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-group["lr"])
+
+
 def train_step(torch, device_type: str, dtype_name: str) -> dict:
     """One real mixed-precision training step with ``torch.amp`` (a GradScaler for float16)."""
     dtype = getattr(torch, dtype_name)
@@ -122,7 +148,7 @@ def train_step(torch, device_type: str, dtype_name: str) -> dict:
     model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2)).to(
         device_type
     )
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer = PlainSGD(model.parameters(), lr=0.1)
     scaler = torch.amp.GradScaler(device_type, enabled=dtype_name == "float16")
     x = torch.randn(64, 16, device=device_type)
     y = torch.randn(64, 2, device=device_type)
@@ -214,6 +240,7 @@ def probe(result: dict) -> None:
         "seconds": round(time.perf_counter() - start, 3),
         "path": os.path.dirname(getattr(torch, "__file__", "") or ""),
     }
+    result["timings"] = {"import": round(time.perf_counter() - start, 4)}
     _step(result, "build", probe_build, torch)
     devices = _step(result, "devices", probe_devices, torch)
     count = devices.get("device_count", 0) if isinstance(devices, dict) else 0

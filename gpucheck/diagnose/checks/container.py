@@ -11,13 +11,15 @@ from collections.abc import Iterator
 
 from gpucheck.diagnose.checks.container_advice import (
     CONFIGURE,
-    INSTALL_TOOLKIT,
-    NVML_LIBRARY,
     PERSISTENCE,
     RESTART,
+    install_toolkit,
+    nvml_library,
+    reinstall_toolkit,
 )
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.host import Host, detect_host
 from gpucheck.diagnose.parse.container_toolkit import ParseError, parse_cli_info, toolkit_facts
 from gpucheck.diagnose.parse.daemon_json import (
     ConfigFile,
@@ -32,6 +34,7 @@ from gpucheck.diagnose.parse.docker_daemon import (
     live_daemon,
 )
 from gpucheck.diagnose.registry import check
+from gpucheck.knowledge import load
 
 DOCKER = ("docker_daemon", "docker_config")
 
@@ -59,6 +62,12 @@ def active_config(facts: Facts) -> ConfigFile | None:
     return config.file("rootless") if facts.of(live_daemon).rootless else config.file("system")
 
 
+def gpus_via_cdi(facts: Facts, found: dict[str, str | None]) -> bool:
+    """Whether this Docker serves ``--gpus`` through CDI (Docker >= 29.2 and nvidia-cdi-hook on PATH)."""
+    fact = load.container_facts()["docker_gpus_via_cdi"]
+    return bool(found.get(fact.value)) and bool(fact.holds_for(facts.of(live_daemon).server_version))
+
+
 @check("container.toolkit", title="NVIDIA Container Toolkit installed", needs=("container_toolkit", *DOCKER))
 def check_toolkit(facts: Facts) -> Finding:
     """Fail when Docker and an NVIDIA driver are here but the toolkit (or its hook) is not."""
@@ -72,6 +81,15 @@ def check_toolkit(facts: Facts) -> Finding:
     missing = [n for n in wanted if not tk.found.get(n) and n not in tk.installed]
     versions = ", ".join(f"{n} {v}" for n, v in tk.versions.items() if v)
     data = {"versions": tk.versions, "found": tk.found}
+    if missing == ["nvidia-container-runtime-hook"] and gpus_via_cdi(facts, tk.found):
+        fact = load.container_facts()["docker_gpus_via_cdi"]
+        return passed(
+            f"NVIDIA Container Toolkit present: {versions}; Docker {facts.of(live_daemon).server_version} "
+            f"serves --gpus through CDI with nvidia-cdi-hook (Docker >= {fact.since}), so "
+            "nvidia-container-runtime-hook is not needed",
+            evidence=tuple(r.key for r in tk.runs.values() if r) + ("container_toolkit_paths",),
+            data=data,
+        )
     keys = tuple(r.key for r in tk.runs.values() if r) + ("container_toolkit_paths",)
     if not missing:
         return passed(f"NVIDIA Container Toolkit present: {versions}", evidence=keys, data=data)
@@ -88,15 +106,14 @@ def check_toolkit(facts: Facts) -> Finding:
         return failed(
             "Docker is installed but the NVIDIA Container Toolkit is not: `docker run --gpus all` fails with "
             "'could not select device driver \"\" with capabilities: [[gpu]]'",
-            INSTALL_TOOLKIT,
+            install_toolkit(facts.of(detect_host)),
             evidence=keys,
             data=data,
         )
     return warned(
         f"the NVIDIA Container Toolkit is incomplete: {', '.join(missing)} not found "
         f"({versions or 'no versions'})",
-        "sudo apt-get install --reinstall -y nvidia-container-toolkit nvidia-container-toolkit-base "
-        "libnvidia-container-tools libnvidia-container1",
+        reinstall_toolkit(facts.of(detect_host)),
         evidence=keys,
         data=data,
     )
@@ -124,7 +141,9 @@ def check_cli_info(facts: Facts) -> Finding:
         )
     text = f"{run.stderr}\n{run.stdout}".strip()
     kind, _ = classify_smoke_error(text)
-    remedy = {SmokeFailure.NVML_NOT_LOADABLE: NVML_LIBRARY, SmokeFailure.DRIVER_TIMEOUT: PERSISTENCE}.get(
+    host = facts.of(detect_host)
+    known = {SmokeFailure.NVML_NOT_LOADABLE: nvml_library(host), SmokeFailure.DRIVER_TIMEOUT: PERSISTENCE}
+    remedy = known.get(
         kind, "Run `sudo nvidia-container-cli -k -d /dev/tty info` for libnvidia-container's full log"
     )
     if run.timed_out:
@@ -228,24 +247,27 @@ def check_nvidia_runtime(facts: Facts) -> Finding:
         if entry.runtime_type:
             return passed(f"runtimes.nvidia uses runtimeType {entry.runtime_type}", evidence=keys)
         return skipped("runtimes.nvidia has no path (see container.daemon_json)")
-    return _runtime_path_finding(file, entry, facts.of(docker_config_facts), keys)
+    return _runtime_path_finding(file, entry, facts.of(docker_config_facts), keys, facts.of(detect_host))
 
 
 def _runtime_path_finding(
-    file: ConfigFile, entry: RuntimeEntry, config: DockerConfigFacts, keys: tuple[str, ...]
+    file: ConfigFile, entry: RuntimeEntry, config: DockerConfigFacts, keys: tuple[str, ...], host: Host
 ) -> Finding:
     """A defined nvidia runtime: its path resolves, and its arguments are where dockerd reads them."""
     path = entry.path or ""
     resolved = config.runtime_executables.get(path)
     data = {"path": path, "resolved": resolved, "args_key": entry.args_key}
     if not resolved:
-        where = "does not exist" if path.startswith("/") else \
-            f"is not on dockerd's PATH ({':'.join(config.search_path)})"
+        where = (
+            "does not exist"
+            if path.startswith("/")
+            else f"is not on dockerd's PATH ({':'.join(config.search_path)})"
+        )
         return failed(
             f"runtimes.nvidia.path {path!r} in {file.path} {where}: containers fail with "
             f"'exec: \"{path}\": executable file not found in $PATH'",
-            f"{INSTALL_TOOLKIT}; or set the absolute path: gpucheck setup docker --runtime-path "
-            "/usr/bin/nvidia-container-runtime --apply",
+            f"{install_toolkit(host)}; or set the absolute path: gpucheck setup docker "
+            "--runtime-path /usr/bin/nvidia-container-runtime --apply",
             evidence=keys,
             data=data,
         )

@@ -14,10 +14,12 @@ from gpucheck.diagnose.checks.container_advice import (
     GENERATE_CDI,
     RESTART,
     START_DOCKER,
+    reinstall_toolkit,
     smoke_remedy,
 )
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
+from gpucheck.diagnose.host import Host, detect_host
 from gpucheck.diagnose.parse.cdi import CdiFacts, cdi_facts
 from gpucheck.diagnose.parse.container_toolkit import toolkit_facts
 from gpucheck.diagnose.parse.docker_daemon import (
@@ -89,10 +91,13 @@ def _unreachable(live: LiveDaemon, keys: tuple[str, ...]) -> Finding:
             f"the Docker socket {where} exists but nothing answers: dockerd stopped or crashed",
             f"{RESTART}; if it does not come up: sudo journalctl -u docker -n 50",
         ),
-    }.get(kind or ConnectError.OTHER, (
-        f"the Docker daemon at {where} did not answer",
-        "Run `docker info` for the daemon's own error, and `sudo journalctl -u docker -n 50`",
-    ))
+    }.get(
+        kind or ConnectError.OTHER,
+        (
+            f"the Docker daemon at {where} did not answer",
+            "Run `docker info` for the daemon's own error, and `sudo journalctl -u docker -n 50`",
+        ),
+    )
     data = {"error_kind": kind.value if kind else "other"}
     # NOTE: a docker CLI without a running daemon only matters for container work, so it warns; a daemon
     # that is there but refuses us (permission, crash) is broken and fails.
@@ -176,7 +181,7 @@ def check_cdi(facts: Facts) -> Iterator[Finding]:
     keys = ("cdi_spec_dirs",) + tuple(f"file:{f.path}" for f in cdi.files)
     cdi_on = bool(live.cdi_spec_dirs) or bool(config and config.config and config.config.cdi_enabled)
     gpus = cdi.devices("nvidia.com/gpu")
-    problems = list(_cdi_problems(cdi, keys))
+    problems = list(_cdi_problems(cdi, keys, facts.of(detect_host)))
     yield from problems
     if gpus:
         yield passed(
@@ -201,13 +206,14 @@ def check_cdi(facts: Facts) -> Iterator[Finding]:
     elif not problems:
         kinds = sorted({f.spec.kind for f in cdi.files if f.spec})
         yield skipped(
-            f"CDI specs here are for {', '.join(kinds)}, none for nvidia.com/gpu" if kinds else
-            f"no CDI specs in {', '.join(cdi.dirs)} (CDI is optional; `--gpus` does not need it)",
+            f"CDI specs here are for {', '.join(kinds)}, none for nvidia.com/gpu"
+            if kinds
+            else f"no CDI specs in {', '.join(cdi.dirs)} (CDI is optional; `--gpus` does not need it)",
             evidence=keys,
         )
 
 
-def _cdi_problems(cdi: CdiFacts, keys: tuple[str, ...]) -> Iterator[Finding]:
+def _cdi_problems(cdi: CdiFacts, keys: tuple[str, ...], host: Host) -> Iterator[Finding]:
     """Specs that do not parse, and hooks they name that are not there."""
     for spec in (f for f in cdi.files if f.error):
         yield failed(
@@ -220,7 +226,7 @@ def _cdi_problems(cdi: CdiFacts, keys: tuple[str, ...]) -> Iterator[Finding]:
         yield failed(
             f"CDI hooks named by the specs do not exist or are not executable: {', '.join(missing)}; "
             "containers using these devices fail to start",
-            f"sudo apt-get install --reinstall -y nvidia-container-toolkit, then {GENERATE_CDI}",
+            f"{reinstall_toolkit(host)}, then {GENERATE_CDI}",
             evidence=keys,
             data={"missing_hooks": missing},
         )
@@ -244,7 +250,9 @@ def check_smoke(facts: Facts) -> Iterator[Finding]:
     elif facts.of(live_daemon).error_kind is not None and result.failure is SmokeFailure.OTHER:
         yield skipped("the Docker daemon could not be reached (see container.daemon)", evidence=keys)
     else:
-        cause, remedy = smoke_remedy(result.failure or SmokeFailure.OTHER, result.detail, result.image)
+        cause, remedy = smoke_remedy(
+            result.failure or SmokeFailure.OTHER, result.detail, result.image, facts.of(detect_host)
+        )
         yield failed(
             f"`nvidia-smi` in {result.image} with --gpus all failed: {cause}. Error: {result.message}",
             remedy,

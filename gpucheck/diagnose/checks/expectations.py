@@ -12,8 +12,10 @@ import re
 from collections.abc import Iterator
 
 from gpucheck.ci.config import Expectations, VersionSpec
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.parse.framework_workers import WorkerReport, tf_worker, torch_worker
 from gpucheck.diagnose.registry import check
@@ -126,7 +128,8 @@ def check_driver(facts: Facts) -> Iterator[Finding]:
     spec = expectations_of(facts).driver
     if spec is None:
         return
-    fix = f"Install a driver admitted by {spec.text} (`apt-cache search nvidia-driver-` lists the branches)."
+    branches = advice.list_driver_branches(facts.of(detect_host))
+    fix = f"Install a driver admitted by {spec.text} ({branches} lists the branches)."
     yield _version_finding("driver", facts.of(driver_info).version, spec, OPTION["driver"], fix)
 
 
@@ -174,13 +177,15 @@ def _framework_finding(facts: Facts, report: WorkerReport) -> Iterator[Finding]:
     if name not in expectations_of(facts).frameworks:
         return
     count = _framework_gpus(report)
-    why = f" ({report.state}: {report.detail})" if report.state != "ok" and report.detail else (
-        f" ({report.state})" if report.state != "ok" else "")
+    why = (
+        f" ({report.state}: {report.detail})"
+        if report.state != "ok" and report.detail
+        else (f" ({report.state})" if report.state != "ok" else "")
+    )
     yield _verdict(
         count >= 1,
         f"{name} sees {count} GPU(s){why}; expected at least 1",
-        f"See the {name}.* findings above for why; "
-        + _not_this_machine(OPTION["framework"], name),
+        f"See the {name}.* findings above for why; " + _not_this_machine(OPTION["framework"], name),
         {"expected": ">=1 GPU", "measured": count, "state": report.state},
         report.evidence,
     )

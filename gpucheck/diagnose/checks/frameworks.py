@@ -15,14 +15,24 @@ from gpucheck.diagnose.checks.worker_status import (
     tf_install_for_host,
     torch_install_for_host,
 )
-from gpucheck.diagnose.cuda_compat import driver_supports_cuda, min_driver_for_cuda, min_driver_for_major
+from gpucheck.diagnose.cuda_compat import (
+    NewerThanTable,
+    Support,
+    judge,
+    min_driver_for_cuda,
+    min_driver_for_major,
+)
+from gpucheck.diagnose.driver_choice import cannot_judge, choose_driver, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.parse.framework_logs import cuda_from_found_version, events_of, tuple_version
 from gpucheck.diagnose.parse.framework_workers import WorkerReport, tf_worker, torch_worker
 from gpucheck.diagnose.registry import check
-from gpucheck.diagnose.wheels import arch_list_supports, newer_than_build, sm_name
+from gpucheck.diagnose.wheels import arch_list_supports, cudnn_pin, newer_than_build, sm_name
+from gpucheck.knowledge import load
+from gpucheck.knowledge.load import TfBuild
 
 SYSTEM = ("nvml", "nvidia_smi")
 BOTH = ("torch_worker", "tf_worker", *SYSTEM)
@@ -88,6 +98,13 @@ def _build_cuda(report: WorkerReport) -> str | None:
     return report.get("build", "build_info", "cuda_version")
 
 
+def _driver_fix(facts: Facts, needed: str | None) -> str:
+    gpus = [(g.name, g.compute_capability) for g in facts.of(gpu_inventory)]
+    choice = choose_driver(needed, gpus)
+    floor = f" (≥ {choice.minimum})" if choice.minimum else ""
+    return render_driver_install(choice, facts.of(detect_host), why=floor)
+
+
 def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
     driver, cuda = facts.of(driver_info), _build_cuda(report)
     too_old = events_of(report.events, "driver_too_old", "driver_insufficient")
@@ -99,29 +116,41 @@ def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
             return failed(
                 f"{report.framework} is built for CUDA {cuda}; it reports the driver supports only "
                 f"CUDA {found}",
-                f"Install a driver >= {min_driver_for_major(cuda) or '?'}: "
-                f"`sudo apt-get install nvidia-driver-580`",
+                _driver_fix(facts, min_driver_for_major(cuda)),
                 evidence=report.evidence,
             )
         return skipped("no driver version to compare with", evidence=report.evidence)
-    if driver_supports_cuda(driver.version, cuda):
+    support = judge(driver.version, cuda)
+    if support is Support.NEWER_THAN_TABLE:
+        item = min_driver_for_cuda(cuda)
+        assert isinstance(item, NewerThanTable)
+        return warned(
+            cannot_judge(
+                item, f"whether driver {driver.version} runs {report.framework}'s CUDA {cuda} build"
+            ),
+            f"Upgrade gpucheck: `{load.UPGRADE_GPUCHECK}`",
+            evidence=_evidence(facts, report),
+            data={"build_cuda": cuda, "driver": driver.version},
+        )
+    if support in (Support.FULL, Support.MINOR_COMPAT):
+        how = "" if support is Support.FULL else " (through CUDA minor-version compatibility)"
         return passed(
             f"{report.framework} built for CUDA {cuda}; driver {driver.version} supports up to CUDA "
-            f"{driver.cuda_version}",
+            f"{driver.cuda_version}{how}",
             evidence=_evidence(facts, report),
         )
-    needed = min_driver_for_major(cuda) or min_driver_for_cuda(cuda) or "a newer driver"
+    needed = min_driver_for_major(cuda) or min_driver_for_cuda(cuda)
     alternative = (
         torch_install_for_host(facts, report.python)
         if report.framework == "torch"
-        else f"`{report.python} -m pip install 'tensorflow<2.14'`"
+        else tf_install_for_host(facts, report.python)
     )
     return failed(
         f"{report.framework} {report.get('build', 'version')} is built for CUDA {cuda}, but driver "
         f"{driver.version} supports only CUDA {driver.cuda_version}"
         + (f' (torch: "{too_old[0].line[:120]}")' if too_old else ""),
-        f"Upgrade the driver to >= {needed} (`sudo apt-get install nvidia-driver-{needed.split('.')[0]}`), "
-        f"or install a build for the driver's CUDA: {alternative}",
+        f"{_driver_fix(facts, needed if isinstance(needed, str) else None)} Or install a build for the "
+        f"driver's CUDA: {alternative}",
         evidence=_evidence(facts, report),
         data={"build_cuda": cuda, "driver": driver.version},
     )
@@ -227,6 +256,22 @@ def check_gpu_count(facts: Facts) -> Iterator[Finding]:
             )
 
 
+def _cudnn_spec(report: WorkerReport, compiled: str) -> str:
+    """The cuDNN wheel within the major the framework was built against (never a jump from 8 to 9)."""
+    build = load.tf_build(report.get("build", "version") or "") if report.framework == "tensorflow" else None
+    if isinstance(build, TfBuild):
+        return cudnn_pin(build)
+    major = compiled.split(".")[0]
+    suffix = "cu11" if str(_build_cuda(report) or "").startswith("11.") else "cu12"
+    if str(_build_cuda(report) or "").startswith("13."):
+        suffix = "cu13"
+    return (
+        f"nvidia-cudnn-{suffix}>={compiled},<{int(major) + 1}"
+        if major.isdigit()
+        else f"nvidia-cudnn-{suffix}"
+    )
+
+
 @check(
     "framework.cudnn",
     title="The cuDNN loaded is not older than the one built against",
@@ -243,7 +288,7 @@ def check_cudnn(facts: Facts) -> Iterator[Finding]:
             f'"{event.line[:160]}"',
             f"An older libcudnn is found first: find it with `ldconfig -p | grep libcudnn` and "
             f"`echo $LD_LIBRARY_PATH`; remove it from LD_LIBRARY_PATH or upgrade it: "
-            f"`{report.python} -m pip install 'nvidia-cudnn-cu12>={compiled}'`",
+            f"`{report.python} -m pip install '{_cudnn_spec(report, compiled)}'`",
             evidence=report.evidence,
             data={"loaded": loaded, "compiled": compiled},
         )
@@ -336,3 +381,37 @@ def _cpu_precision(report: WorkerReport, wanted: str | None) -> Iterator[Finding
         yield passed(
             f"{wanted} requested on a CPU with {capability or 'unknown'} kernels", evidence=report.evidence
         )
+
+
+@check(
+    "framework.known_versions",
+    title="torch and TensorFlow are within gpucheck's version tables",
+    needs=("torch_worker", "tf_worker"),
+)
+def check_known_versions(facts: Facts) -> Iterator[Finding]:
+    """A torch or TensorFlow release newer than the newest row of its table is said out loud."""
+    reports = [r for r in _reports(facts) if r.get("build", "version")]
+    if not reports:
+        yield skipped("neither PyTorch nor TensorFlow reported a version")
+        return
+    for report in reports:
+        version = str(report.get("build", "version"))
+        row = load.torch_series(version) if report.framework == "torch" else load.tf_build(version)
+        if isinstance(row, NewerThanTable):
+            what = (
+                "which CUDA builds and GPU architectures it has"
+                if report.framework == "torch"
+                else ("which CUDA and cuDNN it is built for")
+            )
+            yield warned(
+                cannot_judge(row, what),
+                f"Upgrade gpucheck: `{load.UPGRADE_GPUCHECK}`",
+                evidence=report.evidence,
+                data={"subject": row.subject, "table": row.table, "newest": row.newest},
+            )
+        else:
+            yield passed(
+                f"{report.framework} {version} is within gpucheck's "
+                f"{'torch_wheels' if report.framework == 'torch' else 'tf_builds'} table",
+                evidence=report.evidence,
+            )

@@ -6,13 +6,37 @@ import os
 
 from packaging.version import Version
 
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.system import ld_cache_names, ld_conf_dirs, library_paths
 from gpucheck.diagnose.toolkits import ToolkitInfo, active_toolkit, missing_homes, toolkits
 
 EVIDENCE = ("nvcc_candidates", "dir:/usr/local/cuda*")
+DISTRO_TOOLKIT: advice.Packages = {"apt": ["nvidia-cuda-toolkit"]}
+"""The distribution's own CUDA toolkit, the usual owner of /usr/bin/nvcc (Debian and Ubuntu)."""
+
+
+def cudart_soname(version: str) -> str:
+    """The SONAME of the CUDA runtime of a toolkit version.
+
+    CUDA 10.x and older version it by major.minor (``libcudart.so.10.1``), CUDA 11.x is ``libcudart.so.11.0``
+    for every minor release, CUDA 12 and later by major only (``libcudart.so.12``). The names are the ones
+    frameworks ask the loader for, e.g. TensorFlow's `Could not load dynamic library 'libcudart.so.11.0'`
+    (https://github.com/tensorflow/tensorflow/issues/45930) and `'libcudart.so.10.1'`
+    (https://github.com/tensorflow/tensorflow/issues/38578).
+    """
+    parts = version.split(".")
+    major, minor = int(parts[0]), parts[1] if len(parts) > 1 else "0"
+    if major <= 10:
+        return f"libcudart.so.{major}.{minor}"
+    if major == 11:
+        return "libcudart.so.11.0"
+    return f"libcudart.so.{major}"
+
+
 NO_TOOLKIT = (
     "no CUDA toolkit (nvcc) is installed: only needed to compile CUDA code; PyTorch and TensorFlow "
     "wheels bring their own CUDA runtime"
@@ -89,7 +113,11 @@ def check_shadowed(facts: Facts) -> Finding:
             f"nvcc on PATH ({active.nvcc}, CUDA {active.version}) shadows the newer CUDA "
             f"{newest.version} toolkit at {os.path.dirname(_bin_dir(newest))}",
             f"To use CUDA {newest.version}: {path_fix(newest)}; or remove the older one"
-            + (" (`sudo apt-get remove nvidia-cuda-toolkit`)" if active.nvcc == "/usr/bin/nvcc" else "")
+            + (
+                f" ({advice.remove_owner_of(facts.of(detect_host), active.nvcc, DISTRO_TOOLKIT)})"
+                if active.nvcc == "/usr/bin/nvcc"
+                else ""
+            )
             + ".",
             evidence=EVIDENCE,
         )
@@ -143,7 +171,8 @@ def check_runtime_library(facts: Facts) -> Finding:
     active = facts.of(active_toolkit) or _newest(facts)
     if active is None or active.version is None:
         return skipped("no CUDA toolkit to check (see toolkit.nvcc)")
-    soname = f"libcudart.so.{active.version.split('.')[0]}"
+    soname = cudart_soname(active.version)
+    host = facts.of(detect_host)
     installed = [p for p in facts.of(library_paths) if os.path.basename(p) == soname]
     where = _loader_finds(facts, soname, installed)
     if where:
@@ -153,12 +182,14 @@ def check_runtime_library(facts: Facts) -> Finding:
         return warned(
             f"{soname} is installed at {libdir} but the dynamic loader does not find it",
             f"`export LD_LIBRARY_PATH={libdir}:${{LD_LIBRARY_PATH:-}}`, or system-wide: "
-            f"`echo {libdir} | sudo tee /etc/ld.so.conf.d/cuda.conf && sudo ldconfig`",
+            f"`echo {libdir} | {advice.sudo(host, 'tee /etc/ld.so.conf.d/cuda.conf')} && "
+            f"{advice.sudo(host, 'ldconfig')}`",
             evidence=EVIDENCE,
         )
     return warned(
         f"the CUDA {active.version} toolkit has no {soname} anywhere gpucheck looked",
-        f"Reinstall the runtime: `sudo apt-get install cuda-cudart-{active.version.replace('.', '-')}`",
+        "Reinstall the runtime: "
+        + advice.install_packages(host, advice.cuda_packages("cudart", active.version)),
         evidence=EVIDENCE,
     )
 
@@ -192,8 +223,9 @@ def check_cudnn(facts: Facts) -> Finding:
     if not found:
         toolkit = facts.of(active_toolkit) or _newest(facts)
         major = toolkit.version.split(".")[0] if toolkit is not None and toolkit.version else "12"
+        install = advice.install_packages(facts.of(detect_host), advice.cudnn_packages(major))
         return passed(
             "no system cuDNN (fine for pip-installed PyTorch/TensorFlow, which ship their own; "
-            f"for native builds: `sudo apt-get install cudnn9-cuda-{major}`)"
+            f"for native builds: {install})"
         )
     return passed(f"system cuDNN: {', '.join(found)}")

@@ -2,22 +2,52 @@
 
 from __future__ import annotations
 
+from gpucheck.diagnose import advice
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
+from gpucheck.diagnose.host import detect_host
+from gpucheck.diagnose.inventory import driver_info
 from gpucheck.diagnose.parse.nvidia_smi import SmiFailure
 from gpucheck.diagnose.parse.proc import KernelFlavour
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.system import kernel_flavour, library_paths, smi_state
+from gpucheck.knowledge import load
 
 NEEDS = ("procfs", "wsl")
 EVIDENCE = ("file:/proc/version", "wsl_markers", "dir:/usr/lib/wsl/lib")
 WSL_LIB = "/usr/lib/wsl/lib"
-PURGE_FIX = (
-    "Remove the Linux driver from the distro (WSL2 uses the Windows driver): "
-    "`sudo apt-get remove --purge 'nvidia-driver-*' 'nvidia-utils-*' 'libnvidia-compute-*' && sudo apt-get "
-    "autoremove`; install only the WSL-Ubuntu `cuda-toolkit-12-x` package (never `cuda` or `cuda-drivers`); "
-    "use /usr/lib/wsl/lib/nvidia-smi."
-)
+WSL_REPO = "https://developer.download.nvidia.com/compute/cuda/repos/wsl-ubuntu/x86_64/"
+"""NVIDIA's WSL-Ubuntu CUDA repository: toolkit packages without a Linux driver."""
+
+
+def _wsl_toolkit(facts: Facts) -> str:
+    """The WSL-Ubuntu toolkit package the Windows driver supports (``cuda-toolkit-13-2``), or the pattern."""
+    reported = facts.of(driver_info).cuda_version
+    release = load.newest_real_release_at_most(reported) if reported else None
+    if release is None:
+        return "`cuda-toolkit-<major>-<minor>` for the CUDA version `nvidia-smi` prints"
+    package = f"cuda-toolkit-{release.replace('.', '-')}"
+    return f"`{package}` (or an older one; the Windows driver supports CUDA ≤ {release})"
+
+
+LINUX_DRIVER_PACKAGES = {
+    "apt": ["nvidia-driver-*", "nvidia-utils-*", "libnvidia-compute-*"],
+    "dnf": ["nvidia-driver*", "cuda-drivers", "akmod-nvidia"],
+    "zypper": ["nvidia-driver-G06*", "nvidia-compute-utils-G06"],
+    "pacman": ["nvidia", "nvidia-open", "nvidia-utils"],
+}
+"""A Linux NVIDIA driver's packages per family: none of them belongs inside a WSL2 distro."""
+
+
+def purge_fix(facts: Facts) -> str:
+    """Remove the Linux driver from the distro and name the toolkit package that fits the Windows driver."""
+    host = facts.of(detect_host)
+    return (
+        "Remove the Linux driver from the distro (WSL2 uses the Windows driver): "
+        f"{advice.remove_packages(host, LINUX_DRIVER_PACKAGES)}; install only the WSL-Ubuntu "
+        f"{_wsl_toolkit(facts)} from NVIDIA's WSL-Ubuntu repository ({WSL_REPO}), never `cuda` or "
+        "`cuda-drivers`; use /usr/lib/wsl/lib/nvidia-smi."
+    )
 
 
 def _markers(facts: Facts) -> dict:
@@ -81,7 +111,7 @@ def check_linux_driver(facts: Facts) -> Finding:
         return failed(
             "NVML says `GPU access blocked by the operating system`: a Linux NVIDIA userspace inside "
             "the distro (or a TCC-mode GPU on Windows) blocks WSL2 GPU access",
-            PURGE_FIX,
+            purge_fix(facts),
             evidence=(*EVIDENCE, smi.evidence_key),
         )
     strays = sorted(
@@ -100,7 +130,7 @@ def check_linux_driver(facts: Facts) -> Finding:
     if strays:
         return failed(
             f"a Linux NVIDIA driver is installed inside WSL2: {', '.join(strays[:4])}",
-            PURGE_FIX,
+            purge_fix(facts),
             evidence=EVIDENCE,
             data={"files": strays},
         )

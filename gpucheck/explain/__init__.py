@@ -1,0 +1,1 @@
+"""``gpucheck explain``: error texts and pasted outputs → recognised signatures, facts, ranked causes."""
