@@ -214,3 +214,25 @@ def test_the_p2000_fixture_is_the_whole_recording() -> None:
     assert system.read_bytes() == (REAL / "a0s--nvidia-smi-4" / "nvidia-smi-4.xml").read_bytes()
     (gpu,) = parse_xml(system.read_text()).gpus
     assert (gpu["pcie.link.gen.current"], gpu["pcie.link.width.max"], gpu["pstate"]) == ("3", "16x", "P0")
+
+
+FORMS = {"xml": ("nvidia-smi", "-q", "-x"), "query-text": ("nvidia-smi", "-q"), "table": ("nvidia-smi",)}
+DOCUMENTS = sorted(
+    p.parent for p in REAL.glob("*/capture.json") if json.loads(p.read_text())["form"] in FORMS
+)
+
+
+@pytest.mark.parametrize("folder", DOCUMENTS, ids=lambda f: f.name)
+def test_every_single_document_capture_reads_as_its_facts(folder: Path) -> None:
+    """In-process and fast (for mutation testing): each XML, -q and table capture through the inventory."""
+    meta = json.loads((folder / "capture.json").read_text())
+    evidence = Evidence()
+    evidence.add(
+        [CommandRun(argv=FORMS[meta["form"]], returncode=0, stdout=(folder / meta["file"]).read_text())]
+    )
+    assert driver_info(evidence).version == meta["facts"]["driver"]
+    gpus = gpu_inventory(evidence)
+    assert len(gpus) == len(meta["facts"]["gpus"])
+    for gpu, expected in zip(gpus, meta["facts"]["gpus"], strict=True):
+        read = {key: getattr(gpu, key) for key in expected if hasattr(gpu, key)}
+        assert read == {key: expected[key] for key in read}

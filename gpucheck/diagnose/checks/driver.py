@@ -300,7 +300,7 @@ def _smi_answer(facts: Facts, smi: SmiState, keys: tuple[str, ...]) -> Finding:
     if smi.failure is SmiFailure.UNKNOWN_FIELD:
         runs = nvidia_smi_runs(facts.evidence)
         field = unknown_field(smi.output) or "a queried field"
-        if any(r.succeeded for role, r in runs.items() if role in ("legacy", "xml")):
+        if any(r.succeeded for role, r in runs.items() if role in ("legacy", "xml", "text")):
             return passed(
                 f"nvidia-smi answers (this driver does not know `{field}`; used the fields it knows)",
                 evidence=tuple(r.key for r in runs.values()),
