@@ -205,6 +205,7 @@ _SIGNATURES: tuple[tuple[str, SmiFailure], ...] = (
     ("gpu access blocked by the operating system", SmiFailure.WSL_ACCESS_BLOCKED),
     ("is not a valid field to query", SmiFailure.UNKNOWN_FIELD),
     ("fallen off the bus", SmiFailure.GPU_LOST),
+    ("gpu is lost", SmiFailure.GPU_LOST),
     ("inforom is corrupted", SmiFailure.INFOROM_CORRUPTED),
     ("nvml shared library", SmiFailure.NVML_NOT_FOUND),
     ("libnvidia-ml.so", SmiFailure.NVML_NOT_FOUND),
@@ -280,13 +281,22 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
 layouts and two retirement names as the XML)."""
 
 
+_TOP_DRIVER = re.compile(r"^(?:Driver|KMD) Version +: ", re.MULTILINE)
+_TOP_ATTACHED = re.compile(r"^Attached GPUs +: ", re.MULTILINE)
+"""A report pasted without its banner (threads and docs often start it at ``Timestamp``) is still one when
+its top level names the driver and the attached GPUs."""
+
+
 def parse_query_text(text: str) -> SmiXml:
     """Read ``nvidia-smi -q`` (the indented ``Key : value`` report); ``ParseError`` when it is not one.
 
-    The result has the XML reader's shape. Sections nest by four-space indentation; a GPU section starts at
+    The result has the XML reader's shape. The ``NVSMI LOG`` banner may be missing (a pasted report) where
+    the top level has ``Driver Version`` and ``Attached GPUs``. Sections nest by four-space indentation; a GPU section starts at
     column 0 with ``GPU <bus id>``. Each line is split at its first ``" : "`` (values keep their own colons).
     """
-    if "==============NVSMI LOG==============" not in text:
+    if "==============NVSMI LOG==============" not in text and not (
+        _TOP_DRIVER.search(text) and _TOP_ATTACHED.search(text)
+    ):
         raise ParseError("no '==============NVSMI LOG==============' banner: not `nvidia-smi -q` output")
     top: dict[str, str] = {}
     gpus: list[tuple[str, dict[str, str]]] = []
