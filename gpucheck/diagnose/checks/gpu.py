@@ -337,7 +337,8 @@ def _modes_read(gpus: list[GpuInfo]) -> str:
         if len(set(values)) == 1:
             parts.append(f"{what} {values[0]}")
         else:
-            parts.append(f"{what}: " + ", ".join(f"GPU {g.index} {v}" for g, v in zip(gpus, values, strict=True)))
+            each = ", ".join(f"GPU {g.index} {v}" for g, v in zip(gpus, values, strict=True))
+            parts.append(f"{what}: {each}")
     return ", ".join(parts)
 
 

@@ -291,8 +291,9 @@ def parse_query_text(text: str) -> SmiXml:
     """Read ``nvidia-smi -q`` (the indented ``Key : value`` report); ``ParseError`` when it is not one.
 
     The result has the XML reader's shape. The ``NVSMI LOG`` banner may be missing (a pasted report) where
-    the top level has ``Driver Version`` and ``Attached GPUs``. Sections nest by four-space indentation; a GPU section starts at
-    column 0 with ``GPU <bus id>``. Each line is split at its first ``" : "`` (values keep their own colons).
+    the top level has ``Driver Version`` and ``Attached GPUs``. Sections nest by four-space indentation; a
+    GPU section starts at column 0 with ``GPU <bus id>``. Each line is split at its first ``" : "`` (values
+    keep their own colons).
     """
     if "==============NVSMI LOG==============" not in text and not (
         _TOP_DRIVER.search(text) and _TOP_ATTACHED.search(text)
