@@ -304,3 +304,51 @@ def test_cuda_version_err_in_a_wsl2_header_is_unknown_not_a_version() -> None:
     header = parse_header(WSL_CUDA_ERR.read_text())
     assert (header.smi_version, header.driver_version) == ("545.46", "546.80")
     assert (header.cuda_version, header.cuda_raw) == (None, "ERR!")
+
+
+SRAM_BLOCK = """    ECC Errors
+        Volatile
+            SRAM Correctable              : 0
+            SRAM Uncorrectable            : 1
+            DRAM Correctable              : 0
+            DRAM Uncorrectable            : 0
+        Aggregate
+            SRAM Correctable              : 0
+            SRAM Uncorrectable            : 5
+            DRAM Correctable              : 0
+            DRAM Uncorrectable            : 0
+"""
+"""The second `nvidia-smi -q` block of the same guide (stas00/ml-engineering, debug.md, 'uncorrectable ECC
+error encountered'): a broken A100's live SRAM error. Only this block was quoted there."""
+
+
+def test_an_uncorrectable_sram_error_is_an_uncorrected_ecc_error(fake_bin: FakeBin) -> None:
+    """Derived input: the guide's A100 report with its ECC block replaced by the guide's SRAM block."""
+    report = A100_REMAP_DOC.read_text()
+    start, end = report.index("    ECC Errors\n"), report.index("    Retired Pages\n")
+    derived = report[:start] + SRAM_BLOCK + report[end:]
+    (gpu,) = parse_query_text(derived).gpus
+    assert gpu["ecc.errors.uncorrected.volatile.total"] == "1"
+    assert gpu["ecc.errors.uncorrected.aggregate.total"] == "5"
+    evidence = _answering(fake_bin, **{"-q": (derived, "", 0)})
+    (health,) = _findings(evidence)["gpu.health"]
+    assert health.status.value == "fail" and "uncorrect" in health.summary.lower()
+
+
+def test_the_hbm_layout_sums_its_parts_and_keeps_a_placeholder_when_none_is_a_number() -> None:
+    """Written XML in the R535.161+ layout (parity and SEC-DED SRAM counts, as gpud's H100 report prints)."""
+    ecc = (
+        "<ecc_errors><volatile><sram_uncorrectable_parity>2</sram_uncorrectable_parity>"
+        "<sram_uncorrectable_secded>1</sram_uncorrectable_secded><dram_uncorrectable>3</dram_uncorrectable>"
+        "</volatile><aggregate><sram_uncorrectable_parity>N/A</sram_uncorrectable_parity>"
+        "<dram_uncorrectable>N/A</dram_uncorrectable></aggregate></ecc_errors>"
+    )
+    (gpu,) = parse_xml(f"<nvidia_smi_log><gpu id='0'>{ecc}</gpu></nvidia_smi_log>").gpus
+    assert gpu["ecc.errors.uncorrected.volatile.total"] == "6"
+    assert gpu["ecc.errors.uncorrected.aggregate.total"] == "N/A"
+    (legacy,) = parse_xml(
+        "<nvidia_smi_log><gpu id='0'><ecc_errors><volatile><double_bit><total>1</total></double_bit>"
+        "</volatile></ecc_errors></gpu></nvidia_smi_log>"
+    ).gpus
+    assert legacy["ecc.errors.uncorrected.volatile.total"] == "1"
+    assert "ecc.errors.uncorrected.aggregate.total" not in legacy
