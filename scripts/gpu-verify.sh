@@ -185,20 +185,38 @@ EV="$OUTDIR/evidence"
 mkdir -p "$EV"
 FACTS_FIELDS="index,name,uuid,driver_version,memory.total,compute_cap,persistence_mode,compute_mode,mig.mode.current,ecc.mode.current,ecc.errors.uncorrected.volatile.total,ecc.errors.uncorrected.aggregate.total,retired_pages.pending,remapped_rows.pending,remapped_rows.failure,pstate,utilization.gpu,pcie.link.gen.current,pcie.link.gen.max,pcie.link.width.current,pcie.link.width.max"
 if wanted evidence; then
+    # Every nvidia-smi run gpucheck makes is recorded by a shim first on PATH (argv, stdout, stderr, exit
+    # status per run): the snapshot runs the real collector through it, then each form is asked once more.
+    SHIM="$OUTDIR/shim"
+    REAL_SMI="$(command -v nvidia-smi 2>/dev/null)"
+    if [ "$HAVE_GPU" = 1 ]; then
+        mkdir -p "$SHIM"
+        {
+            echo '#!/usr/bin/env bash'
+            echo "base=\$(mktemp '$EV/nvidia-smi-XXXXXX')"
+            echo 'printf "%s\n" "$*" > "$base.argv"'
+            echo "'$REAL_SMI' \"\$@\" > \"\$base.out\" 2> \"\$base.err\""
+            echo 'rc=$?'
+            echo 'echo "$rc" > "$base.rc"; cat "$base.out"; cat "$base.err" >&2; rm -f "$base"'
+            echo 'exit "$rc"'
+        } > "$SHIM/nvidia-smi"
+        chmod +x "$SHIM/nvidia-smi"
+        export PATH="$SHIM:$PATH"
+    fi
     capture snapshot "$EV/snapshot.log" 120 "${GPUCHECK[@]}" snapshot -o "$EV/snapshot.json" "${QUICK_SKIP[@]}"
     if [ "$HAVE_GPU" = 1 ]; then
-        # The exact argv lists gpucheck's nvidia_smi collector runs, asked of gpucheck itself.
-        "$PYTHON" - > "$EV/nvidia-smi-commands.txt" 2>>"$OUTDIR/logs/evidence.log" <<'EOF'
+        # The forms gpucheck falls back to (asked of gpucheck itself), whether or not this driver needed them.
+        "$PYTHON" - > "$EV/nvidia-smi-commands.txt" 2>>"$OUTDIR/logs/evidence.log" <<'PY'
 from gpucheck.collect.sources import nvidia_smi as s
-for argv in (s.QUERY_ARGV, s.HELP_ARGV, s.XML_ARGV, s.TABLE_ARGV, s.TEXT_ARGV, ("nvidia-smi", "-L")):
+names = ("QUERY_ARGV", "HELP_ARGV", "XML_ARGV", "TEXT_ARGV", "TABLE_ARGV", "LEGACY_QUERY_ARGV")
+for argv in [getattr(s, n) for n in names if hasattr(s, n)] + [("nvidia-smi", "-L")]:
     print("\t".join(argv))
-EOF
+PY
         i=0
         while IFS=$'\t' read -r -a argv; do
             [ "${#argv[@]}" -gt 0 ] || continue
             i=$((i + 1))
-            capture "nvidia-smi-$i" "$EV/nvidia-smi-$i.out" 30 "${argv[@]}"
-            printf '%s\n' "${argv[*]}" > "$EV/nvidia-smi-$i.argv"
+            capture "nvidia-smi-$i" /dev/null 30 "${argv[@]}"
         done < "$EV/nvidia-smi-commands.txt"
         capture nvidia-smi-facts "$EV/nvidia-smi-facts.csv" 30 nvidia-smi "--query-gpu=$FACTS_FIELDS" --format=csv
     else
@@ -272,9 +290,10 @@ out, budget, took, have_gpu, why = Path(sys.argv[1]), sys.argv[2], sys.argv[3], 
 rows = [line.split("\t") for line in (out / "steps.tsv").read_text().splitlines()[1:] if line]
 print("# gpu-verify summary\n")
 print(f"Wall time {took} s of a {budget} s budget. GPU: {'yes' if have_gpu else why}.")
-smi = out / "evidence" / "nvidia-smi-6.out"
-if smi.exists():
-    print("\n```\n" + smi.read_text().strip() + "\n```")
+for argv in sorted((out / "evidence").glob("nvidia-smi-*.argv")):
+    if argv.read_text().split() == ["-L"] and argv.with_suffix(".out").exists():
+        print("\n```\n" + argv.with_suffix(".out").read_text().strip() + "\n```")
+        break
 counts = {s: sum(1 for r in rows if r[1] == s) for s in ("ok", "failed", "timeout", "skipped")}
 print(f"\n{counts['ok']} ok, {counts['failed']} failed, {counts['timeout']} timed out, {counts['skipped']} skipped.\n")
 print("| step | status | seconds | note |\n|---|---|---|---|")

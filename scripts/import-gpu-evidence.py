@@ -114,13 +114,14 @@ def read_facts_csv(text: str) -> list[dict]:
 
 
 def recorded_commands(evidence: Path) -> dict[tuple[str, ...], Path]:
-    """nvidia-smi arguments → the file holding that run's output (``nvidia-smi-N.argv`` / ``.out``)."""
+    """nvidia-smi arguments → the output of a successful run of them (the shim's ``<base>.argv/.out/.rc``)."""
     found = {}
     for argv_file in sorted(evidence.glob("nvidia-smi-*.argv")):
-        argv = tuple(argv_file.read_text().split())
-        out = argv_file.with_suffix(".out")
-        if argv and out.is_file() and out.stat().st_size:
-            found[argv[1:]] = out
+        args = tuple(argv_file.read_text().split())
+        out, rc = argv_file.with_suffix(".out"), argv_file.with_suffix(".rc")
+        status = rc.read_text().strip() if rc.is_file() else "0"
+        if out.is_file() and out.stat().st_size and status == "0":
+            found[args] = out
     return found
 
 

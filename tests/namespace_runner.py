@@ -24,7 +24,8 @@ import sys
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 NEW_ROOT = "/mnt"
 CANNOT_PLACE = 77
-"""Exit status when a file cannot exist at its real path on this kernel (/proc/modules without modules)."""
+"""Exit status when the scenario cannot be set up here (a /proc/modules on a kernel without modules, a
+checkout the unprivileged user cannot read): the test skips with the reason printed on stderr."""
 SAVED = "/.gpucheck-ns"
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -156,20 +157,30 @@ def main(spec_path: str) -> int:
         try:
             tree.place(real, source)
         except OSError as exc:
-            raise OSError(f"cannot place {real}: {exc}") from exc
+            print(f"{real} cannot be placed at its real path here: {exc}", file=sys.stderr)
+            return CANNOT_PLACE
     for real, (mode, uid, gid) in spec.get("modes", {}).items():
         os.chown(real, uid, gid, follow_symlinks=False)
         os.chmod(real, mode)
     user = spec.get("user")
+    as_user = {"user": user[0], "group": user[1], "extra_groups": user[2]} if user else {}
     if user:
         tree.overlay("/root")  # NOTE: /root is 0700; the interpreter may live under it (pyenv)
+        probe = subprocess.run(
+            [spec["argv"][0], "-c", "import gpucheck"], env=spec["env"], cwd=spec.get("cwd", "/"),
+            capture_output=True, check=False, **as_user,
+        )  # fmt: skip
+        if probe.returncode != 0:
+            why = f"uid {user[0]} cannot import gpucheck here (the checkout or interpreter is not readable)"
+            print(why, file=sys.stderr)
+            return CANNOT_PLACE
     proc = subprocess.run(
         spec["argv"],
         env=spec["env"],
         cwd=spec.get("cwd", "/"),
         capture_output=True,
         check=False,
-        **({"user": user[0], "group": user[1], "extra_groups": user[2]} if user else {}),
+        **as_user,
     )
     sys.stdout.buffer.write(proc.stdout)
     sys.stderr.buffer.write(proc.stderr)

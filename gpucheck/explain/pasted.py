@@ -437,6 +437,15 @@ def _read_visible_devices(text: InputText, index: int, reading: Reading) -> None
         )
 
 
+_WINDOWS_PROMPT = re.compile(r"^(?:PS )?[A-Za-z]:\\[^<>|\n]{0,200}>")
+
+
+def _read_windows_prompt(text: InputText, index: int, reading: Reading) -> None:
+    r"""A Windows shell prompt (``D:\work>``, ``PS C:\projects>``): the text comes from native Windows."""
+    if _WINDOWS_PROMPT.match(_strip_quote(text.line(index))):
+        _fact(reading, text, index, "os", "windows", "shell prompt")
+
+
 READERS: tuple[tuple[str, Reader], ...] = (
     ("driver version:", _read_smi_table),
     ("==============nvsmi log==============", _read_smi_q),
@@ -454,6 +463,7 @@ READERS: tuple[tuple[str, Reader], ...] = (
     ("linux version ", _read_proc_version),
     ("libs found in cache", _read_ldconfig),
     ("cuda_visible_devices=", _read_visible_devices),
+    (":\\", _read_windows_prompt),
 )
 """(needle, reader): each line holding the needle (up to ``MAX_BLOCKS``) is handed to the reader."""
 

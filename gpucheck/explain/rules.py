@@ -200,6 +200,15 @@ def docker_runtime(facts: Sequence[Fact], hits: Sequence[Hit]) -> Iterable[Vote]
             )
             yield Vote("nvidia_runtime_not_configured", 0.4, reason)
             yield Vote("container_toolkit_missing", -0.2, reason)
+    windows = first(facts, "os")
+    container_error = any(h.signature.layer == "container" for h in hits)
+    if windows is not None and windows.value == "windows" and container_error:
+        reason = (
+            f"the text comes from native Windows (line {windows.line}): Docker Desktop brings GPU support "
+            "through its WSL2 backend, there is no Linux host to install the toolkit on"
+        )
+        yield Vote("container_toolkit_missing", -0.3, reason)
+        yield Vote("nvidia_runtime_not_configured", 0.1, reason)
     for problem in (f for f in facts if f.name == "daemon_json.problem"):
         yield Vote("nvidia_runtime_not_configured", 0.4, f"dockerd would refuse daemon.json: {cite(problem)}")
 

@@ -58,13 +58,26 @@ def quote(line: str) -> str:
     return line if len(line) <= QUOTE_CHARS else line[: QUOTE_CHARS - 1] + "…"
 
 
+def _decode(raw: bytes) -> str:
+    """UTF-8 (undecodable bytes replaced), or UTF-16 when a byte-order mark says so.
+
+    PowerShell 5's ``nvidia-smi > out.txt`` writes UTF-16LE with a byte-order mark.
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        sample = raw[2:402]
+        high = sample[1::2] if raw[0] == 0xFF else sample[0::2]  # the bytes that are NUL for ASCII text
+        if high and high.count(0) >= 0.6 * len(high):
+            return raw.decode("utf-16", "replace")
+    return raw.decode("utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8", "replace")
+
+
 def clean(raw: bytes | str, *, truncated: bool = False) -> InputText:
     """Decode (UTF-8, undecodable bytes replaced), strip colour codes and control characters, split."""
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
     if isinstance(raw, bytes):
         if len(raw) > MAX_INPUT_BYTES:
             raw, truncated = raw[:MAX_INPUT_BYTES], True
-        text = raw.decode("utf-8", "replace")
+        text = _decode(raw)
     else:
         text = raw
         if size > MAX_INPUT_BYTES:

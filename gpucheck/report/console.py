@@ -91,20 +91,21 @@ def _layer_line(
     heading_width: int,
 ) -> str:
     heading = LAYERS.get(layer, layer)
+    room = lines.width - max(heading_width, len(heading)) - 6
     consequences = [f for f in own if id(f) in folded]
     if layer_roots:
         worst = max(layer_roots, key=lambda p: p.finding.status.severity).finding
-        status, fact = worst.status, fit(worst.summary, lines.width - heading_width - 6)
+        status, fact = worst.status, fit(worst.summary, room)
     elif consequences:
         root = folded[id(consequences[0])]
         status, fact = Status.SKIP, f"follows from {root.check} ({LAYERS.get(root.layer, root.layer)})"
     else:
         status = Status.PASS if any(f.status is Status.PASS for f in own) else Status.SKIP
-        room = lines.width - max(heading_width, len(heading)) - 6
         fact = fit(headline(layer, own), room)
         if len(fact) > room:
             # NOTE: a layer with nothing to fix takes one line; its findings are one -v away.
-            fact = ", ".join(_count(sum(f.status is s for f in own), s) for s in (Status.PASS, Status.SKIP))
+            counts = {s: sum(f.status is s for f in own) for s in (Status.PASS, Status.SKIP)}
+            fact = ", ".join(_count(n, s) for s, n in counts.items() if n)
     prefix = Text(f"[{STATUS_MARK[status]}] ", style=status_style(status))
     prefix.append(heading.ljust(heading_width) + "  ", style="layer.heading")
     pad = " " * len(prefix)

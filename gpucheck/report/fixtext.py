@@ -168,7 +168,7 @@ def wrap(
             continue
         text = piece.text
         if empty and lines and piece.glued:
-            text = text.lstrip(",;")
+            text = text.lstrip(",;.")
             if not text:
                 continue
         sep = "" if empty or piece.glued else " "

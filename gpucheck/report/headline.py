@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from gpucheck.diagnose.finding import Finding, Status
@@ -100,13 +101,21 @@ def without_asides(text: str) -> str:
     return " ".join("".join(out).split())
 
 
+_TRAILING_PATH = re.compile(r"\s+(?:for|at|in|with|from|under|on)\s+/\S*$")
+"""A closing "for /path/to/python" (the details below and ``-v`` still name it)."""
+
+
 def fit(text: str, width: int) -> str:
-    """The first of the text, its first clause and that clause without asides that fits ``width``.
+    """The first of several ever shorter forms of ``text`` that fits ``width``.
+
+    The forms: the text, its first clause, that clause without asides, and that without a closing path
+    ("PyTorch is not installed for /venv/bin/python" → "PyTorch is not installed").
 
     When none fits, the shortest; the caller wraps it (at spaces: nothing is cut inside a word).
     """
     candidates = [text, first_clause(text)]
     candidates.append(without_asides(candidates[-1]) or candidates[-1])
+    candidates.append(_TRAILING_PATH.sub("", candidates[-1]) or candidates[-1])
     for candidate in candidates:
         if len(candidate) <= width:
             return candidate

@@ -84,3 +84,9 @@ def test_undecodable_bytes_do_not_crash():
     raw = b"\xff\xfe\x00garbage\x80\x81 Torch not compiled with CUDA enabled\n" * 3
     explanation = explain_text(clean(raw))
     assert explanation.identified[0].cause.id == "torch_cpu_build"
+
+
+def test_utf16_from_powershell_is_decoded():
+    text = "| NVIDIA-SMI 551.78                 Driver Version: 551.78         CUDA Version: 12.4     |\n"
+    explanation = explain_text(clean(text.encode("utf-16")))
+    assert ("driver.version", "551.78") in {(f.name, f.value) for f in explanation.facts}

@@ -301,3 +301,20 @@ def test_wrap_never_splits_a_word_or_code_span_and_keeps_every_word(parts, width
     for line in lines:
         # a line is wider than asked only to hold a piece that alone does not fit
         assert len(line) <= width or any(piece in line for piece in too_wide), (line, width)
+
+
+def test_a_layer_fact_drops_clauses_asides_and_a_closing_path_to_fit_one_line():
+    from gpucheck.report.headline import fit
+
+    skip = "PyTorch is not installed for /opt/venvs/train/bin/python; to install it: `pip install torch`"
+    assert fit(skip, 200) == skip
+    assert fit(skip, 60) == "PyTorch is not installed for /opt/venvs/train/bin/python"
+    assert fit(skip, 40) == "PyTorch is not installed"
+    assert fit("no GPU (see driver.loaded): nothing to list", 20) == "no GPU"
+    report = Report(
+        (
+            Finding("torch.install", Status.SKIP, skip, layer="torch"),
+            Finding("torch.cuda", Status.SKIP, "n/a", layer="torch"),
+        )
+    )
+    assert _render(report, 60).splitlines()[0] == "[-] PyTorch  PyTorch is not installed"

@@ -105,13 +105,13 @@ def test_every_nvidia_smi_command_is_recorded_and_imported_as_a_fixture(tmp_path
     evidence = out / "evidence"
     from gpucheck.collect.sources import nvidia_smi
 
-    recorded = {
-        tuple((evidence / f"nvidia-smi-{i}.argv").read_text().split()): (evidence / f"nvidia-smi-{i}.out")
-        for i in range(1, 7)
-    }
-    for argv in (nvidia_smi.QUERY_ARGV, nvidia_smi.XML_ARGV, nvidia_smi.TABLE_ARGV, ("nvidia-smi", "-L")):
-        assert tuple(argv) in recorded, argv
-    assert recorded[tuple(nvidia_smi.XML_ARGV)].read_text() == P2000_XML
+    runs = [(tuple(f.read_text().split()), f.with_suffix(".out")) for f in evidence.glob("nvidia-smi-*.argv")]
+    recorded = dict(runs)
+    for argv in (nvidia_smi.QUERY_ARGV, nvidia_smi.XML_ARGV, nvidia_smi.TEXT_ARGV, nvidia_smi.TABLE_ARGV):
+        assert tuple(argv[1:]) in recorded, argv
+    assert ("-L",) in recorded and recorded[("-q", "-x")].read_text() == P2000_XML
+    # The snapshot ran gpucheck's own collector through the recording shim: its query is there twice.
+    assert [a for a, _ in runs].count(tuple(nvidia_smi.QUERY_ARGV[1:])) >= 2
     assert (evidence / "nvidia-smi-facts.csv").read_text() == FACTS_CSV
 
     dest = tmp_path / "real"

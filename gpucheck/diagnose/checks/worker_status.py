@@ -7,6 +7,8 @@ is a ``skip`` with the install command; an import that raised is a ``fail`` with
 
 from __future__ import annotations
 
+import shlex
+
 from gpucheck.diagnose.driver_choice import cannot_judge, choose_driver, describe, render_driver_install
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped
@@ -138,7 +140,7 @@ def torch_install_for_host(facts: Facts, python: str, version: str | None = None
     driver, gpus = facts.of(driver_info), facts.of(gpu_inventory)
     if not gpus or not driver.version:
         spec = f"torch=={version.split('+')[0]}" if version else "torch"
-        return f"`{python} -m pip install '{spec}' --index-url {torch_index_url('cpu')}`"
+        return f"`{python} -m pip install {shlex.quote(spec)} --index-url {torch_index_url('cpu')}`"
     capabilities = host_capabilities(facts)
     known = load.torch_series(version) if version else None
     if isinstance(known, load.NewerThanTable):
