@@ -7,7 +7,8 @@ Every command gpucheck runs goes through ``run_command``, which owns the child's
 
 - the group is killed (SIGKILL) at the timeout, when the command is done (so a grandchild it left behind,
   perhaps still holding the output pipe open, does not outlive it), on SIGTERM/SIGHUP/SIGINT to gpucheck
-  (``install_signal_handlers``) and at interpreter exit (``atexit``), so no probe is ever left running;
+  (``install_signal_handlers``: exit 128+N) and at interpreter exit (``atexit``), so no probe is ever left
+  running;
 - once the child itself has exited, the pipes are read for at most ``PIPE_GRACE_S`` more: a grandchild
   holding them open does not make gpucheck wait for the full timeout;
 - the child is not reaped until its group has been killed (``waitid`` with ``WNOWAIT``), so the group id
@@ -47,7 +48,7 @@ TRUNCATED_NOTE = "\n[gpucheck: output truncated]"
 _LIVE_GROUPS: set[int] = set()
 """Process group ids of the commands running now (each child leads its own group)."""
 _LIVE_LOCK = threading.Lock()
-_HANDLED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP)
+_HANDLED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 _installed = False
 
 
@@ -79,16 +80,20 @@ def live_groups() -> frozenset[int]:
 
 def _on_signal(signum: int, _frame: object) -> None:
     kill_all_groups()
-    # NOTE: SystemExit unwinds the main thread through the CLI's own handlers (a one-line message, the
-    # documented 128+N status) instead of dying mid-write; atexit then runs kill_all_groups once more.
+    name = signal.Signals(signum).name
+    with contextlib.suppress(OSError, ValueError):
+        os.write(2, f"gpucheck: stopped by {name}; every probe it started was stopped too\n".encode())
+    # NOTE: SystemExit unwinds the main thread past click (which would turn a KeyboardInterrupt into
+    # "Aborted!" and exit 1) to the documented 128+N status; atexit then runs kill_all_groups once more.
     raise SystemExit(128 + signum)
 
 
 def install_signal_handlers() -> bool:
-    """Kill every probe's group on SIGTERM and SIGHUP, then exit 128+N; True once installed.
+    """On SIGTERM, SIGHUP and SIGINT kill every probe's process group, say so, and exit 128+N.
 
-    SIGINT stays a KeyboardInterrupt, whose exit path runs the ``atexit`` hook. Idempotent; only the main
-    thread can install handlers.
+    Only signals still at their default disposition (Python's KeyboardInterrupt for SIGINT) are taken
+    over, so an embedding program keeps its own handlers. Idempotent; returns True once installed (only
+    the main thread can install handlers).
     """
     global _installed
     if _installed:
@@ -96,7 +101,7 @@ def install_signal_handlers() -> bool:
     if threading.current_thread() is not threading.main_thread():
         return False
     for sig in _HANDLED_SIGNALS:
-        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+        if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler, None):
             signal.signal(sig, _on_signal)
     _installed = True
     return True

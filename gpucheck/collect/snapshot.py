@@ -84,6 +84,8 @@ _TYPES: dict[str, Any] = {
 def _is_type(value: Any, name: str) -> bool:
     if name in ("integer", "number") and isinstance(value, bool):
         return False
+    if name == "integer" and isinstance(value, float):
+        return value.is_integer()  # NOTE: as JSON Schema defines it: 1.0 is an integer
     return isinstance(value, _TYPES[name])
 
 
@@ -141,7 +143,7 @@ def schema_problem(doc: dict[str, Any]) -> str | None:
     }
     for index, item in enumerate(doc["evidence"]):
         kind = item.get("kind") if isinstance(item, dict) else None
-        if kind not in by_kind:
+        if not isinstance(kind, str) or kind not in by_kind:
             return f"$.evidence[{index}]: not an evidence item (kind is {kind!r}; one of {sorted(by_kind)})"
         problem = _first_error(by_kind[kind], item, ("evidence", index))
         if problem is not None:
@@ -171,6 +173,8 @@ def snapshot_from_json(doc: Any) -> Evidence:
             "not a gpucheck snapshot (the 'format' field is missing or is not 'gpucheck-snapshot')"
         )
     version = doc.get("schema_version")
+    if isinstance(version, float) and version.is_integer():
+        version = int(version)
     if not isinstance(version, int) or isinstance(version, bool):
         raise SnapshotError("snapshot has no integer 'schema_version'")
     if version > SCHEMA_VERSION:
