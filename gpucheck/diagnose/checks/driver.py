@@ -9,7 +9,7 @@ from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, errored, failed, passed, skipped, warned
 from gpucheck.diagnose.host import Host, detect_host
 from gpucheck.diagnose.inventory import DriverInfo, active_toolkit, driver_info, nvidia_smi_runs
-from gpucheck.diagnose.parse.nvidia_smi import SmiFailure, unknown_field
+from gpucheck.diagnose.parse.nvidia_smi import SmiFailure, classify_failure, unknown_field
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.system import SmiState, is_wsl2, loaded_modules, smi_state
 from gpucheck.knowledge import load
@@ -72,11 +72,35 @@ def _install_fix(facts: Facts) -> str:
     return f"{render_driver_install(choice, host, why=why)}{suffix}"
 
 
+def _driver_answered(facts: Facts) -> tuple[str, str] | None:
+    """The first nvidia-smi run (any form) whose failure only a loaded driver can print, and its key."""
+    for run in nvidia_smi_runs(facts.evidence).values():
+        if run.succeeded or not run.ran:
+            continue
+        output = run.stdout + run.stderr
+        per_gpu = "unable to determine the device handle" in output.lower()
+        lost = classify_failure(output, run.returncode) in (SmiFailure.GPU_LOST, SmiFailure.INFOROM_CORRUPTED)
+        if per_gpu or lost:
+            line = next((ln.strip() for ln in output.splitlines() if ln.strip()), "")
+            return line[:200], run.key
+    return None
+
+
 def _not_loaded(facts: Facts, info: DriverInfo) -> Finding:
     modules = facts.of(loaded_modules) or frozenset()
     smi = facts.of(smi_state)
     host = facts.of(detect_host)
     reasons = info.error or "no NVIDIA driver evidence"
+    answered = _driver_answered(facts)
+    if answered is not None:
+        # Only a loaded driver can say a GPU is lost or its handle cannot be had: the driver layer stands,
+        # the failure is that GPU's (gpu.errors), not "no driver".
+        message, key = answered
+        return passed(
+            f"an NVIDIA driver is loaded (nvidia-smi answers from it: `{message}`); its version could not "
+            "be read because a GPU does not answer (see gpu.errors)",
+            evidence=(*EVIDENCE, key),
+        )
     if is_wsl2(facts.evidence):
         return failed(
             f"no NVIDIA driver is visible inside WSL2 ({reasons}); the Windows driver provides "
