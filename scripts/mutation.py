@@ -155,6 +155,8 @@ def _write_config(pyproject: Path, group: Group) -> None:
         "",
         "[tool.mutmut]",
         f"source_paths = {json.dumps(list(group.modules))}",
+        # the knowledge tables are data the mutated modules read (gpucheck/knowledge/*.toml)
+        'also_copy = ["gpucheck/knowledge"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(list(group.tests))}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-p", "no:randomly"]',
         "",

@@ -3,8 +3,11 @@
 Started by tests/test_scenarios.py as ``unshare --mount --propagation private python -m tests.namespace_runner
 SPEC`` (root only). Nothing outside the namespace changes: a tmpfs on /mnt becomes the new root, holding bind
 mounts of the real top-level directories; a directory that must gain or lose entries is overlaid the same way
-(a tmpfs with the original entries bound back in), so a file can be added, replaced or hidden anywhere. Then
-the command runs chrooted there, as the user the spec names.
+(a tmpfs with the original entries bound back in), so a file can be added, replaced or hidden anywhere. /proc
+cannot be overlaid that way (its per-process entries must stay live), so it gets a tmpfs whose entries are
+symlinks into the real procfs bound aside (``/proc/self`` still resolves to the reader): a file the kernel
+lacks (``/proc/modules`` on a kernel built without modules) can then be added at its real path. Then the
+command runs chrooted there, as the user the spec names.
 
 SPEC (JSON): ``files`` [[real path, source], ...] (a source that is a symlink is recreated as one),
 ``modes`` {real path: [mode, uid, gid]}, ``hide`` [glob, ...], ``replace`` {real path: source} for files that
@@ -24,7 +27,8 @@ import sys
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 NEW_ROOT = "/mnt"
 CANNOT_PLACE = 77
-"""Exit status when a file cannot exist at its real path on this kernel (/proc/modules without modules)."""
+"""Exit status when the scenario cannot be set up here (a /proc/modules on a kernel without modules, a
+checkout the unprivileged user cannot read): the test skips with the reason printed on stderr."""
 SAVED = "/.gpucheck-ns"
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -69,7 +73,10 @@ class Tree:
         """Make ``directory`` writable while keeping its entries: tmpfs on top, originals bound back in."""
         if directory in self.writable:
             return
-        if directory in ("/proc", "/sys", "/dev/pts"):
+        if directory == "/proc" or directory.startswith("/proc/"):
+            self._overlay_proc(directory)
+            return
+        if directory in ("/sys", "/dev/pts"):
             raise OSError(f"refusing to overlay {directory}")
         self.count += 1
         saved = f"{SAVED}/{self.count}"
@@ -78,6 +85,26 @@ class Tree:
         mount("tmpfs", directory, "tmpfs", 0, "mode=0755")
         for entry in os.listdir(saved):
             bind_entry(f"{saved}/{entry}", f"{directory}/{entry}")
+        self.writable.add(directory)
+
+    def _overlay_proc(self, directory: str) -> None:
+        """/proc as a tmpfs of symlinks into the real procfs; a directory below it: a directory of them."""
+        if directory == "/proc":
+            saved = f"{SAVED}/proc"
+            os.makedirs(saved)
+            mount("/proc", saved, None, MS_BIND | MS_REC)
+            mount("tmpfs", "/proc", "tmpfs", 0, "mode=0555")
+            for entry in os.listdir(saved):
+                os.symlink(f"{saved}/{entry}", f"/proc/{entry}")
+            self.writable.add("/proc")
+            return
+        self.overlay(os.path.dirname(directory))
+        if os.path.islink(directory):
+            target = os.readlink(directory)
+            os.remove(directory)
+            os.mkdir(directory, 0o555)
+            for entry in os.listdir(target):
+                os.symlink(f"{target}/{entry}", f"{directory}/{entry}")
         self.writable.add(directory)
 
     def ensure_dir(self, path: str) -> None:
@@ -148,28 +175,33 @@ def main(spec_path: str) -> int:
         if os.path.exists(real):
             mount(source, real, None, MS_BIND)
     for real, source in spec.get("files", []):
-        if real.startswith(("/proc/", "/sys/")) and not os.path.lexists(os.path.dirname(real)):
-            pass  # NOTE: ensure_dir below overlays the nearest directory the kernel has
-        elif real.startswith("/proc/") and os.path.dirname(real) == "/proc" and not os.path.exists(real):
-            print(f"this kernel has no {real}; it cannot be placed at its real path", file=sys.stderr)
-            return CANNOT_PLACE
         try:
             tree.place(real, source)
         except OSError as exc:
-            raise OSError(f"cannot place {real}: {exc}") from exc
+            print(f"{real} cannot be placed at its real path here: {exc}", file=sys.stderr)
+            return CANNOT_PLACE
     for real, (mode, uid, gid) in spec.get("modes", {}).items():
         os.chown(real, uid, gid, follow_symlinks=False)
         os.chmod(real, mode)
     user = spec.get("user")
+    as_user = {"user": user[0], "group": user[1], "extra_groups": user[2]} if user else {}
     if user:
         tree.overlay("/root")  # NOTE: /root is 0700; the interpreter may live under it (pyenv)
+        probe = subprocess.run(
+            [spec["argv"][0], "-c", "import gpucheck"], env=spec["env"], cwd=spec.get("cwd", "/"),
+            capture_output=True, check=False, **as_user,
+        )  # fmt: skip
+        if probe.returncode != 0:
+            why = f"uid {user[0]} cannot import gpucheck here (the checkout or interpreter is not readable)"
+            print(why, file=sys.stderr)
+            return CANNOT_PLACE
     proc = subprocess.run(
         spec["argv"],
         env=spec["env"],
         cwd=spec.get("cwd", "/"),
         capture_output=True,
         check=False,
-        **({"user": user[0], "group": user[1], "extra_groups": user[2]} if user else {}),
+        **as_user,
     )
     sys.stdout.buffer.write(proc.stdout)
     sys.stderr.buffer.write(proc.stderr)

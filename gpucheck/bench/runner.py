@@ -50,7 +50,7 @@ class BenchOptions:
     """Environment counts to sweep (the solve pass uses the first)."""
     repeats: int = 3
     """Timed throughput repeats per placement and cell."""
-    window: int = 16_384
+    window: int = 8_192
     """Timed environment steps per throughput repeat (rounded up to whole rollouts)."""
     device: str = "cuda"
     """The accelerator for the device placements."""

@@ -127,7 +127,9 @@ def deciding_cost(runs: ThroughputRuns, latency: LatencyProbes) -> str | None:
     share = fractions.get(phase, 0.0)
     where = f"{runs.placement} (hidden {runs.hidden}, {runs.num_envs} envs)"
     sentence = f"{where}: {PHASE_WORDS[phase]}: {100 * share:.0f} % of its wall time"
-    on_device = runs.rollout_device not in (None, "cpu") or runs.update_device not in (None, "cpu")
+    # The phase ran on the device: rollouts (env, inference) on the rollout device, the update on the other
+    ran_on = runs.update_device if phase == "update" else runs.rollout_device
+    on_device = ran_on not in (None, "cpu") or phase == "transfer"
     if latency.status == "ok" and on_device:
         probe = latency.copy_for(runs.num_envs)
         if phase == "transfer" and probe is not None and probe.h2d_pageable_us is not None:

@@ -88,7 +88,7 @@ def bench_smoke_command(
         3, "--repeats", min=1, help="Timed throughput repeats per placement and cell."
     ),
     window: int = typer.Option(
-        16_384,
+        8_192,
         "--window",
         min=1,
         help="Timed env steps per throughput repeat (rounded up to whole rollouts).",

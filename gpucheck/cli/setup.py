@@ -59,8 +59,12 @@ def _plan(
         raise _fail(f"cannot read {path}: {why}; nothing was changed", ExitCode.USAGE) from None
     try:
         return plan_runtime_config(
-            str(path), original, runtime_name=runtime_name, runtime_path=runtime_path,
-            set_default=set_default, enable_cdi=cdi,
+            str(path),
+            original,
+            runtime_name=runtime_name,
+            runtime_path=runtime_path,
+            set_default=set_default,
+            enable_cdi=cdi,
         )
     except DaemonJsonError as exc:
         raise _fail(
@@ -75,14 +79,17 @@ def _plan(
 @setup_app.command("docker", epilog=examples("setup docker"))
 def docker_command(
     config: Path = typer.Option(  # noqa: B008 - typer declares options as defaults
-        DEFAULT_CONFIG_PATH, "--config",
+        DEFAULT_CONFIG_PATH,
+        "--config",
         help="The daemon.json to edit (rootless Docker: ~/.config/docker/daemon.json).",
     ),
     apply: bool = typer.Option(False, "--apply", help="Write the change; without it only a diff is printed."),
     set_default: bool = typer.Option(False, "--set-default", help='Also set "default-runtime" to it.'),
     cdi: bool = typer.Option(False, "--cdi", help='Also set "features": {"cdi": true} (Docker 25 or newer).'),
     runtime_path: str | None = typer.Option(
-        None, "--runtime-path", show_default=DEFAULT_RUNTIME_PATH,
+        None,
+        "--runtime-path",
+        show_default=DEFAULT_RUNTIME_PATH,
         help="The runtime executable (a bare name is looked up on dockerd's PATH). Given explicitly, it "
         "replaces a path already set; otherwise an existing path is kept.",
     ),

@@ -32,22 +32,33 @@ class DriverChoice:
     """The exact minimum driver version, when a CUDA release asks for one."""
     limits: tuple[str, ...] = ()
     """Why the branch or flavour is constrained, in words (``Pascal's last driver branch is R580``)."""
+    gpus_known: bool = False
+    """Whether every GPU's architecture was known (else the flavour is a guess the advice must explain)."""
 
 
-def _architectures(gpus: Sequence[tuple[str, str | None]]) -> list[tuple[str, Architecture | None, bool]]:
-    """(name, architecture, needs open modules as a product) per GPU."""
+GpuId = tuple[str, str | None] | tuple[str, str | None, int | None]
+"""(name, compute capability[, PCI device id]); e.g. ("", None, 0x2B85) from lspci without a driver."""
+
+
+def _architectures(gpus: Sequence[GpuId]) -> list[tuple[str, Architecture | None, bool]]:
+    """(label, architecture, needs open modules as a product) per GPU."""
     found = []
-    for name, capability in gpus:
-        arch = load.architecture_of(capability) if capability else None
-        product = load.product_of(name=name)
-        found.append((name, arch if isinstance(arch, Architecture) else None, bool(product)))
+    for gpu in gpus:
+        name, capability = gpu[0], gpu[1]
+        pci_id = gpu[2] if len(gpu) > 2 else None
+        arch = load.architecture_of(capability, pci_id)
+        product = load.product_of(name=name, pci_device_id=pci_id)
+        label = name or (f"PCI device 10de:{pci_id:04x}" if pci_id is not None else "a GPU")
+        found.append((label, arch if isinstance(arch, Architecture) else None, bool(product)))
     return found
 
 
-def choose_driver(needed: str | None, gpus: Sequence[tuple[str, str | None]] = ()) -> DriverChoice:
-    """The driver for ``gpus`` ((name, compute capability) pairs) that is at least ``needed`` where it can be.
+def choose_driver(needed: str | None, gpus: Sequence[GpuId] = ()) -> DriverChoice:
+    """The driver for ``gpus`` that is at least ``needed`` where it can be.
 
-    ``needed`` is a driver version (``580.65.06``) or branch (``615``), or None for the recommended branch.
+    ``gpus``: (name, compute capability[, PCI device id]) per GPU; with no driver loaded, lspci's device id
+    (``10de:2b85``) still tells the generation. ``needed`` is a driver version (``580.65.06``) or branch
+    (``615``), or None for the recommended branch.
     """
     branch = int(needed.split(".")[0]) if needed else load.recommended_branch()
     limits: list[str] = []
@@ -83,21 +94,22 @@ def choose_driver(needed: str | None, gpus: Sequence[tuple[str, str | None]] = (
             open_modules = False
     elif archs and not required and all(a is not None for _, a, _ in archs) and branch >= 560:
         open_modules = True
-    return DriverChoice(branch, open_modules, needed if needed and "." in needed else None, tuple(limits))
+    known = bool(archs) and all(a is not None for _, a, _ in archs)
+    minimum = needed if needed and "." in needed else None
+    return DriverChoice(branch, open_modules, minimum, tuple(limits), known or bool(required))
 
 
 def render_driver_install(choice: DriverChoice, host: Host | None = None, why: str = "") -> str:
     """The install command for a choice on this host (``gpucheck.diagnose.advice`` renders it)."""
     host = host if host is not None else Host()
-    limits = f" ({'; '.join(choice.limits)})" if choice.limits else ""
-    text = advice.driver_install(host, str(choice.branch), open_modules=choice.open_modules, why=why + limits)
-    if choice.open_modules is None and not host.wsl2:
-        text += (
-            " GPUs unknown: Blackwell and Grace Hopper need the open kernel modules (the `-open` packages, "
-            "NVIDIA's default for Turing and newer); Maxwell, Pascal and Volta need the proprietary ones and "
-            f"a branch no newer than R{load.legacy_last_branch()}."
+    notes = list(choice.limits)
+    if not choice.gpus_known and choice.open_modules is None and not host.wsl2:
+        notes.append(
+            "Blackwell/Grace Hopper: the `-open` packages; Maxwell–Volta: proprietary, branch ≤ "
+            f"R{load.legacy_last_branch()}"
         )
-    return text
+    limits = f" ({'; '.join(notes)})" if notes else ""
+    return advice.driver_install(host, str(choice.branch), open_modules=choice.open_modules, why=why + limits)
 
 
 def toolkit_install(release: str, host: Host | None = None) -> str:

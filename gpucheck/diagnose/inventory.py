@@ -273,9 +273,9 @@ def _gpu(fields: Mapping[str, Any], position: int, source: str) -> GpuInfo:
         remapped_rows_uncorrectable=int_or_none(fields.get("remapped_rows.uncorrectable")),
         remapped_rows_pending=enabled_or_none(fields.get("remapped_rows.pending")),
         remapped_rows_failure=enabled_or_none(fields.get("remapped_rows.failure")),
-        temperature_c=None if _raw(fields.get("virtualization_mode")) == "VGPU" else int_or_none(
-            fields.get("temperature.gpu")
-        ),
+        temperature_c=None
+        if _raw(fields.get("virtualization_mode")) == "VGPU"
+        else int_or_none(fields.get("temperature.gpu")),
         slowdown_temp_c=int_or_none(fields.get("temperature.gpu.slowdown")),
         fan_error=str(fields.get("fan.speed", "")).strip().strip("[]").upper() == "ERR!",
         pstate=_pstate(fields.get("pstate")),

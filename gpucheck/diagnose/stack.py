@@ -128,6 +128,14 @@ CHECK_DEPENDS: dict[str, tuple[Layer | str, ...]] = {
 }
 """Dependencies of one check instead of its layer's: layers (with everything below them) and check ids."""
 
+PREREQUISITES: dict[str, tuple[str, ...]] = {
+    "torch.": ("torch.install",),
+    "tensorflow.": ("tensorflow.install",),
+    "framework.": ("torch.install", "tensorflow.install"),
+}
+"""Check-id prefix → the checks that decide whether it applies at all: a skip whose prerequisites are all
+skipped (the framework is not installed) is skipped for their reason, not because of a lower layer."""
+
 BLOCKING_WARNINGS: frozenset[str] = frozenset({"driver.kernel_module", "driver.device_nodes"})
 """Checks whose ``warn`` already breaks the layers above (nvidia_uvm not loaded, a node the user cannot
 open); every other check's ``warn`` is a risk, not a cause."""
@@ -189,6 +197,12 @@ def assign_causes(findings: Sequence[Finding]) -> list[Finding]:
         if finding.caused_by:
             memo[key] = finding.caused_by
             return finding.caused_by
+        if finding.status is Status.SKIP:
+            prerequisites = _prerequisites(finding, findings)
+            if prerequisites and all(p.status is Status.SKIP for p in prerequisites):
+                inherited = {c: None for p in prerequisites for c in causes(p, visiting | {key})}
+                memo[key] = tuple(inherited)
+                return memo[key]
         layers, checks = depends_on(finding)
         roots: dict[str, None] = {}
         for lower in failures:
@@ -210,6 +224,12 @@ def assign_causes(findings: Sequence[Finding]) -> list[Finding]:
         found = causes(finding, frozenset())
         out.append(dataclasses.replace(finding, caused_by=found) if found != finding.caused_by else finding)
     return out
+
+
+def _prerequisites(finding: Finding, findings: Sequence[Finding]) -> list[Finding]:
+    """The findings of the checks that decide whether ``finding``'s check applies (see PREREQUISITES)."""
+    wanted = next((ids for prefix, ids in PREREQUISITES.items() if finding.check.startswith(prefix)), ())
+    return [f for f in findings if f.check in wanted and f.check != finding.check]
 
 
 def root_causes(findings: Sequence[Finding]) -> list[Finding]:

@@ -355,7 +355,17 @@ def _fsync_dir(directory: str) -> None:
 
 
 __all__ = [
-    "DEFAULT_CONFIG", "DEFAULT_RUNTIME_PATH", "ROOTLESS_CONFIG", "ApplyResult", "DaemonJsonError",
-    "RefusedError", "RuntimePlan", "apply_plan", "backup_path", "edit_lock", "plan_runtime_config",
-    "read_config", "unified_diff",
+    "DEFAULT_CONFIG",
+    "DEFAULT_RUNTIME_PATH",
+    "ROOTLESS_CONFIG",
+    "ApplyResult",
+    "DaemonJsonError",
+    "RefusedError",
+    "RuntimePlan",
+    "apply_plan",
+    "backup_path",
+    "edit_lock",
+    "plan_runtime_config",
+    "read_config",
+    "unified_diff",
 ]

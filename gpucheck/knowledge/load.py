@@ -109,7 +109,7 @@ def table(name: str) -> Table:
 
 def _version(text: object) -> Version | None:
     try:
-        return Version(str(text).strip().lstrip("Vv"))
+        return Version(str(text).strip())  # packaging accepts a leading "v" / "V" itself
     except InvalidVersion:
         return None
 
@@ -202,13 +202,15 @@ def driver_branch(driver: str) -> DriverBranch | NewerThanTable | None:
     ``NewerThanTable`` for a major past the newest branch; None for an unparseable driver or one older than
     every branch.
     """
-    parsed = _version(driver) if isinstance(driver, str) else None
+    parsed = _version(driver)
     if parsed is None:
         return None
     branches = driver_branches()
     if parsed.major > branches[-1].branch:
         info = table("cuda_drivers")
-        return NewerThanTable(f"driver {driver.strip()}", str(branches[-1].branch), info.name, info.checked)
+        return NewerThanTable(
+            f"driver {str(driver).strip()}", str(branches[-1].branch), info.name, info.checked
+        )
     fitting = [b for b in branches if b.branch <= parsed.major]
     return fitting[-1] if fitting else None
 

@@ -113,7 +113,7 @@ def test_towers_are_orthogonally_initialised_with_cleanrls_gains():
     head = agent.actor[-1].weight.detach()  # 2x64, gain 0.01: rows orthonormal * 0.01
     torch.testing.assert_close(head @ head.T, 1e-4 * torch.eye(2), atol=1e-8, rtol=0)
     assert float(agent.critic[-1].weight.detach().norm()) == pytest.approx(1.0, rel=1e-4)
-    assert all(float(m.bias.abs().max()) == 0 for m in agent.actor if isinstance(m, nn.Linear))
+    assert all(float(m.bias.detach().abs().max()) == 0 for m in agent.actor if isinstance(m, nn.Linear))
 
 
 def test_clipped_loss_matches_the_formula_on_a_hand_case():

@@ -87,6 +87,11 @@ def test_deciding_cost_names_the_largest_phase_and_the_probe_behind_it():
     )
     assert "policy inference during rollouts: 50 %" in deciding_cost(env, _probes())
     assert "launch-bound: 6.5 µs per kernel launch, 14 µs per sync" in deciding_cost(env, _probes())
+    # split's rollout runs on the CPU: its inference is not launch-bound; its update is
+    split_shares = {"env": 0.1, "inference": 0.5, "transfer": 0.05, "update": 0.3, "other": 0.05}
+    assert "launch-bound" not in deciding_cost(runs("split", 3000, shares=split_shares), _probes())
+    split_shares = {"env": 0.1, "inference": 0.2, "transfer": 0.05, "update": 0.6, "other": 0.05}
+    assert "launch-bound" in deciding_cost(runs("split", 3000, shares=split_shares), _probes())
     cpu = runs("cpu", 9000)
     assert deciding_cost(cpu, _probes()) == (
         "cpu (hidden 64, 8 envs): the update (GAE, autograd backward, Adam): 60 % of its wall time"

@@ -146,7 +146,11 @@ def test_ci_detection(env: dict[str, str], expected: CiSystem):
 @given(
     st.dictionaries(
         st.sampled_from(["gpus", "gpu_name", "driver", "cuda", "frameworks", "mem_gib"]),
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats()
+        | st.text(max_size=12)
         | st.lists(st.text(max_size=12) | st.integers(), max_size=3),
     )
 )

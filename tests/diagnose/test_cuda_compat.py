@@ -158,3 +158,14 @@ def test_driver_api_integers() -> None:
     assert cuda_from_driver_api(13020) == "13.2"
     assert cuda_from_driver_api(0) is None
     assert cuda_from_driver_api(True) is None
+
+
+def test_driver_api_integer_edges() -> None:
+    assert cuda_from_driver_api(1000) == "1.0" and cuda_from_driver_api(999) is None
+    assert cuda_from_driver_api(12045) == "12.4"  # the last two digits are a patch level
+    assert cuda_from_driver_api("12040") is None
+
+
+def test_minor_compat_floor_for_an_unknown_major() -> None:
+    assert min_driver_for_major("14.0") is None and min_driver_for_major("garbage") is None
+    assert min_driver_for_major("13.2") == "580.65.06"

@@ -17,7 +17,15 @@ from gpucheck.collect.sources import nvidia_smi
 from gpucheck.diagnose.checks.gpu import check_health
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.inventory import GpuInfo, driver_info, gpu_inventory, nvidia_smi_runs
-from gpucheck.diagnose.parse.nvidia_smi import parse_header, parse_query_csv, parse_query_text, parse_xml
+from gpucheck.diagnose.parse.errors import ParseError
+from gpucheck.diagnose.parse.nvidia_smi import (
+    SmiFailure,
+    classify_failure,
+    parse_header,
+    parse_query_csv,
+    parse_query_text,
+    parse_xml,
+)
 from gpucheck.diagnose.registry import run_checks, select_checks
 from tests.conftest import FakeBin, base_env, findings_by_check
 from tests.fixtures.real.fake_nvidia_smi import sections
@@ -236,3 +244,111 @@ def test_every_single_document_capture_reads_as_its_facts(folder: Path) -> None:
     for gpu, expected in zip(gpus, meta["facts"]["gpus"], strict=True):
         read = {key: getattr(gpu, key) for key in expected if hasattr(gpu, key)}
         assert read == {key: expected[key] for key in read}
+
+
+A100_REMAP_DOC = REAL / "mleng--a100-row-remap-pending" / "nvidia-smi-q.txt"
+GPU_LOST = REAL / "marian--251-gpu-lost" / "nvidia-smi.txt"
+WSL_CUDA_ERR = REAL / "wsl--11589-cuda-version-err" / "nvidia-smi.txt"
+
+
+def test_a_report_pasted_without_its_banner_is_still_read() -> None:
+    """A troubleshooting guide quotes ``nvidia-smi -q`` from ``Timestamp`` on: no NVSMI LOG banner."""
+    text = A100_REMAP_DOC.read_text()
+    assert "NVSMI LOG" not in text
+    report = parse_query_text(text)
+    assert (report.driver_version, report.cuda_version, report.attached_gpus) == ("510.73.08", "11.6", 8)
+    (gpu,) = report.gpus
+    assert gpu["name"] == "NVIDIA A100-SXM4-80GB" and gpu["remapped_rows.pending"] == "Yes"
+    with pytest.raises(ParseError):
+        parse_query_text("Timestamp : Wed Jun  7 19:32:16 2023\nProduct Name : NVIDIA A100-SXM4-80GB\n")
+
+
+def test_gpu_is_lost_is_recognised_by_its_words_whatever_the_exit_status() -> None:
+    message = GPU_LOST.read_text()
+    for status in (None, 0, 15, 255):
+        assert classify_failure(message, status) is SmiFailure.GPU_LOST
+
+
+def _answering(fake_bin: FakeBin, **by_args: tuple[str, str, int]) -> Evidence:
+    """Evidence from an nvidia-smi that answers only the given arguments and refuses the rest (exit 2)."""
+    fake_bin.add("nvidia-smi", stderr="no answer recorded\n", exit_code=2, by_args=by_args)
+    ctx = CollectContext(env=base_env(fake_bin, GPUCHECK_DISABLE_NVML="1"))
+    return collect(ctx, ["nvml", "nvidia_smi", "procfs"])
+
+
+def test_a_lost_gpu_is_not_called_a_missing_driver(fake_bin: FakeBin) -> None:
+    fake_bin.add("nvidia-smi", GPU_LOST.read_text(), exit_code=15)
+    ctx = CollectContext(env=base_env(fake_bin, GPUCHECK_DISABLE_NVML="1"))
+    found = _findings(collect(ctx, ["nvml", "nvidia_smi", "procfs"]))
+    assert [f.status.value for f in found["gpu.errors"]] == ["fail"]
+    for check_id in ("gpu.present", "gpu.health", "gpu.modes", "gpu.pcie_link"):
+        (finding,) = found[check_id]
+        assert finding.status.value == "skip" and "no NVIDIA driver is loaded" not in finding.summary
+        assert "see gpu.errors" in finding.summary
+
+
+def test_the_modes_pass_text_names_only_the_modes_read(fake_bin: FakeBin) -> None:
+    evidence = _answering(fake_bin, **{"-q": (A100_REMAP_DOC.read_text(), "", 0)})
+    (modes,) = _findings(evidence)["gpu.modes"]
+    assert modes.status.value == "pass"
+    assert modes.summary == "persistence not reported, compute mode not reported, MIG not reported"
+
+
+def test_the_modes_pass_text_of_a_cut_table_leaves_out_its_mig_line(fake_bin: FakeBin) -> None:
+    evidence = _answering(fake_bin, **{"": (WSL_CUDA_ERR.read_text(), "", 0)})
+    (modes,) = _findings(evidence)["gpu.modes"]
+    assert modes.summary == "persistence on, compute mode Default, MIG not reported"
+
+
+def test_cuda_version_err_in_a_wsl2_header_is_unknown_not_a_version() -> None:
+    header = parse_header(WSL_CUDA_ERR.read_text())
+    assert (header.smi_version, header.driver_version) == ("545.46", "546.80")
+    assert (header.cuda_version, header.cuda_raw) == (None, "ERR!")
+
+
+SRAM_BLOCK = """    ECC Errors
+        Volatile
+            SRAM Correctable              : 0
+            SRAM Uncorrectable            : 1
+            DRAM Correctable              : 0
+            DRAM Uncorrectable            : 0
+        Aggregate
+            SRAM Correctable              : 0
+            SRAM Uncorrectable            : 5
+            DRAM Correctable              : 0
+            DRAM Uncorrectable            : 0
+"""
+"""The second `nvidia-smi -q` block of the same guide (stas00/ml-engineering, debug.md, 'uncorrectable ECC
+error encountered'): a broken A100's live SRAM error. Only this block was quoted there."""
+
+
+def test_an_uncorrectable_sram_error_is_an_uncorrected_ecc_error(fake_bin: FakeBin) -> None:
+    """Derived input: the guide's A100 report with its ECC block replaced by the guide's SRAM block."""
+    report = A100_REMAP_DOC.read_text()
+    start, end = report.index("    ECC Errors\n"), report.index("    Retired Pages\n")
+    derived = report[:start] + SRAM_BLOCK + report[end:]
+    (gpu,) = parse_query_text(derived).gpus
+    assert gpu["ecc.errors.uncorrected.volatile.total"] == "1"
+    assert gpu["ecc.errors.uncorrected.aggregate.total"] == "5"
+    evidence = _answering(fake_bin, **{"-q": (derived, "", 0)})
+    (health,) = _findings(evidence)["gpu.health"]
+    assert health.status.value == "fail" and "uncorrect" in health.summary.lower()
+
+
+def test_the_hbm_layout_sums_its_parts_and_keeps_a_placeholder_when_none_is_a_number() -> None:
+    """Written XML in the R535.161+ layout (parity and SEC-DED SRAM counts, as gpud's H100 report prints)."""
+    ecc = (
+        "<ecc_errors><volatile><sram_uncorrectable_parity>2</sram_uncorrectable_parity>"
+        "<sram_uncorrectable_secded>1</sram_uncorrectable_secded><dram_uncorrectable>3</dram_uncorrectable>"
+        "</volatile><aggregate><sram_uncorrectable_parity>N/A</sram_uncorrectable_parity>"
+        "<dram_uncorrectable>N/A</dram_uncorrectable></aggregate></ecc_errors>"
+    )
+    (gpu,) = parse_xml(f"<nvidia_smi_log><gpu id='0'>{ecc}</gpu></nvidia_smi_log>").gpus
+    assert gpu["ecc.errors.uncorrected.volatile.total"] == "6"
+    assert gpu["ecc.errors.uncorrected.aggregate.total"] == "N/A"
+    (legacy,) = parse_xml(
+        "<nvidia_smi_log><gpu id='0'><ecc_errors><volatile><double_bit><total>1</total></double_bit>"
+        "</volatile></ecc_errors></gpu></nvidia_smi_log>"
+    ).gpus
+    assert legacy["ecc.errors.uncorrected.volatile.total"] == "1"
+    assert "ecc.errors.uncorrected.aggregate.total" not in legacy

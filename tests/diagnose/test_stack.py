@@ -112,3 +112,20 @@ def test_the_pipeline_fills_caused_by_from_real_checks():
     assert by["driver.loaded"].status is Status.FAIL and by["driver.loaded"].caused_by == ()
     assert by["gpu.present"].caused_by == ("driver.loaded",)
     assert by["gpu.health"].caused_by == ("driver.loaded",)
+
+
+def test_a_skip_for_a_framework_that_is_not_installed_follows_from_nothing():
+    got = caused(
+        [
+            f("driver.loaded", "fail"),
+            f("torch.install", "skip"),
+            f("torch.cuda", "skip"),
+            f("framework.cuda_driver", "skip"),
+            f("tensorflow.install", "pass"),
+            f("tensorflow.gpu_libraries", "fail"),
+        ]
+    )
+    assert got["torch.cuda"] == () and got["torch.install"] == ()
+    # TensorFlow is installed, so its failure and the cross-framework skip do rest on the missing driver.
+    assert got["tensorflow.gpu_libraries"] == ("driver.loaded",)
+    assert got["framework.cuda_driver"] == ("driver.loaded",)

@@ -299,3 +299,10 @@ def test_device_node_collector_records_mode_and_owner(tmp_path) -> None:
 )  # fmt: skip
 def test_cudart_soname(version: str, soname: str) -> None:
     assert cudart_soname(version) == soname
+
+
+def test_an_integrated_gpu_is_not_missing_from_the_pci_bus() -> None:
+    """Jetson's GPU is on the SoC: no PCI function, yet the driver answers; that is not a root cause."""
+    nvml = Value(name="nvml", data={"driver_version": "540.4.0", "gpus": [{"index": 0, "name": "Orin"}]})
+    (finding,) = run(evidence(pci(), nvml), "driver.pci_devices")["driver.pci_devices"]
+    assert finding.status.value == "pass" and "integrated" in finding.summary

@@ -41,14 +41,17 @@ def test_inventory_lists_every_driver_cuda_and_gpu_model(fleet_dir: Path):
         "550.54.14": ["gpu-a01", "gpu-a02", "gpu-a03", "gpu-a05", "gpu-a06"],
         "535.104.05": ["gpu-a04"],
     }
-    assert fleet.inventory["cuda"] == {"12.4": ["gpu-a01", "gpu-a02", "gpu-a03", "gpu-a05", "gpu-a06"],
-                                       "12.2": ["gpu-a04"]}
+    assert fleet.inventory["cuda"] == {
+        "12.4": ["gpu-a01", "gpu-a02", "gpu-a03", "gpu-a05", "gpu-a06"],
+        "12.2": ["gpu-a04"],
+    }
     assert list(fleet.inventory["gpus"]) == [H100, "1× NVIDIA H100 80GB HBM3"]
     assert fleet.inventory["toolkit"] == {"12.4": [f"gpu-a0{i}" for i in range(1, 7)]}
     assert fleet.majority["driver"] == "550.54.14"
     assert fleet.checks["gpu.health"]["fail"] == ["gpu-a06"]
     assert fleet.checks["expect.driver"] == {
-        "pass": ["gpu-a01", "gpu-a02", "gpu-a03", "gpu-a05", "gpu-a06"], "fail": ["gpu-a04"]
+        "pass": ["gpu-a01", "gpu-a02", "gpu-a03", "gpu-a05", "gpu-a06"],
+        "fail": ["gpu-a04"],
     }
 
 
@@ -115,8 +118,9 @@ def test_markdown_report(invoke, with_malformed: Path):
     result = invoke("fleet", "report", "--markdown", str(with_malformed))
     assert result.exit_code == 1
     md = result.stdout
-    assert md.startswith("## gpucheck fleet report\n\n"
-                         "6 nodes: 3 ok, 3 failing, 3 outliers; 4 report(s) unusable")
+    assert md.startswith(
+        "## gpucheck fleet report\n\n6 nodes: 3 ok, 3 failing, 3 outliers; 4 report(s) unusable"
+    )
     assert "| Node | Status | Driver | CUDA | Toolkit | GPUs | Differs from the fleet / fails |" in md
     assert "| gpu-a04 | ❌ fail | 535.104.05 | 12.2 | 12.4 | 2× NVIDIA H100 80GB HBM3 |" in md
     assert "| driver | 535.104.05 | 1 | gpu-a04 |" in md
@@ -224,7 +228,8 @@ def test_members_that_are_not_regular_files_or_too_large_are_rejected(fleet_dir:
     named = load.iter_reports([fleet_dir / "pipe.json", fleet_dir / "huge.json"])
     results = {Path(r.source).name: r for r in named}
     assert {Path(r.source).name for r in load.iter_reports([fleet_dir]) if isinstance(r, load.Rejected)} == {
-        "pipe.json", "huge.json"
+        "pipe.json",
+        "huge.json",
     }
     assert results["pipe.json"].reason == "not a regular file"
     assert results["huge.json"].reason.startswith("200000 bytes: larger than any doctor report")

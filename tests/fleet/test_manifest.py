@@ -33,10 +33,25 @@ def _validate(text: str) -> dict:
 @pytest.mark.parametrize("workload", ["daemonset", "job"])
 def test_cli_manifest_validates_against_the_kubernetes_schemas(invoke, workload: str):
     result = invoke(
-        "fleet", "manifest", "--k8s", "--workload", workload, "--namespace", "gpu-ops",
-        "--node-selector", "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3", "--node-selector", "pool=train",
-        "--image", "registry.example.com/gpucheck:cuda12.4", "--gpus", "8", "--nodes", "16",
-        "--doctor-args", "--expect-gpus 8 --expect-driver '>=550,<560'",
+        "fleet",
+        "manifest",
+        "--k8s",
+        "--workload",
+        workload,
+        "--namespace",
+        "gpu-ops",
+        "--node-selector",
+        "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3",
+        "--node-selector",
+        "pool=train",
+        "--image",
+        "registry.example.com/gpucheck:cuda12.4",
+        "--gpus",
+        "8",
+        "--nodes",
+        "16",
+        "--doctor-args",
+        "--expect-gpus 8 --expect-driver '>=550,<560'",
     )
     assert result.exit_code == 0, result.stderr
     doc = _validate(result.stdout)
@@ -109,9 +124,21 @@ def test_bad_options_are_usage_errors(invoke, args: list[str], message: str):
 def test_slurm_recipe_runs_end_to_end(invoke, tmp_path: Path, fake_bin: FakeBin):
     script = tmp_path / "fleet.sbatch"
     result = invoke(
-        "fleet", "manifest", "--slurm", "--nodes", "4", "--gpus", "2", "--partition", "gpu",
-        "--reports-dir", str(tmp_path / "shared"), "--doctor-args", f"--replay {SNAPSHOT} --expect-gpus 2",
-        "--output", str(script),
+        "fleet",
+        "manifest",
+        "--slurm",
+        "--nodes",
+        "4",
+        "--gpus",
+        "2",
+        "--partition",
+        "gpu",
+        "--reports-dir",
+        str(tmp_path / "shared"),
+        "--doctor-args",
+        f"--replay {SNAPSHOT} --expect-gpus 2",
+        "--output",
+        str(script),
     )
     assert result.exit_code == 0, result.stderr
     text = script.read_text()
@@ -172,9 +199,15 @@ def test_values_rendered_into_yaml_are_validated(invoke, args):
 
 def test_accepted_values_still_render_a_valid_script(invoke, tmp_path: Path):
     result = invoke(
-        "fleet", "manifest", "--slurm", "--reports-dir", "$SCRATCH/gpucheck_reports-2026",
-        "--partition", "gpu,debug",
-        "--image", "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04@sha256:" + "a" * 64,
+        "fleet",
+        "manifest",
+        "--slurm",
+        "--reports-dir",
+        "$SCRATCH/gpucheck_reports-2026",
+        "--partition",
+        "gpu,debug",
+        "--image",
+        "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04@sha256:" + "a" * 64,
     )
     assert result.exit_code == 0, result.stderr
     assert 'REPORT_DIR="$SCRATCH"/gpucheck_reports-2026/"${SLURM_JOB_ID}"' in result.stdout
@@ -183,6 +216,11 @@ def test_accepted_values_still_render_a_valid_script(invoke, tmp_path: Path):
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     directives = [line for line in result.stdout.splitlines() if line.startswith("#SBATCH")]
     assert [d.split("=")[0] for d in directives] == [
-        "#SBATCH --job-name", "#SBATCH --nodes", "#SBATCH --ntasks-per-node", "#SBATCH --gres",
-        "#SBATCH --partition", "#SBATCH --time", "#SBATCH --output",
+        "#SBATCH --job-name",
+        "#SBATCH --nodes",
+        "#SBATCH --ntasks-per-node",
+        "#SBATCH --gres",
+        "#SBATCH --partition",
+        "#SBATCH --time",
+        "#SBATCH --output",
     ]

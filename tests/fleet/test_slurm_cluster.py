@@ -26,15 +26,28 @@ def test_sbatch_runs_the_rendered_recipe_and_fleet_report_merges_it(
 ):
     script, shared = tmp_path / "fleet.sbatch", tmp_path / "shared"
     rendered = invoke(
-        "fleet", "manifest", "--slurm", "--nodes", "2", "--reports-dir", str(shared),
-        "--doctor-args", "--skip torch,tensorflow,framework --timeout 60", "--output", str(script),
+        "fleet",
+        "manifest",
+        "--slurm",
+        "--nodes",
+        "2",
+        "--reports-dir",
+        str(shared),
+        "--doctor-args",
+        "--skip torch,tensorflow,framework --timeout 60",
+        "--output",
+        str(script),
     )
     assert rendered.exit_code == 0, rendered.stderr
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = slurm_cluster.env(PATH=path)
     run = subprocess.run(
         ["sbatch", "--wait", "--parsable", str(script)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     job = run.stdout.strip().split(";")[0]
     assert job.isdigit(), run.stdout + run.stderr

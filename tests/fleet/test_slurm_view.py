@@ -90,20 +90,50 @@ def slurm_snapshot(
     nvml["gpus"] = nvml["gpus"][:gpus]
     doc["collectors"]["slurm"] = {"ok": True, "duration_s": 0.01, "error": None, "timed_out": False}
     doc["evidence"] += [
-        {"kind": "value", "name": "slurm_node", "error": None,
-         "data": {"node": node, "conf": CONF, "gres_conf": GRES, "env": env or {}}},
-        {"kind": "file", "path": CONF, "exists": slurm_conf is not None, "error": None, "truncated": False,
-         "content": slurm_conf},
-        {"kind": "file", "path": GRES, "exists": gres_conf is not None, "error": None, "truncated": False,
-         "content": gres_conf},
-        {"kind": "dir", "path": "/dev/nvidia[0-9]*", "entries": list(devices), "exists": bool(devices),
-         "error": None},
+        {
+            "kind": "value",
+            "name": "slurm_node",
+            "error": None,
+            "data": {"node": node, "conf": CONF, "gres_conf": GRES, "env": env or {}},
+        },
+        {
+            "kind": "file",
+            "path": CONF,
+            "exists": slurm_conf is not None,
+            "error": None,
+            "truncated": False,
+            "content": slurm_conf,
+        },
+        {
+            "kind": "file",
+            "path": GRES,
+            "exists": gres_conf is not None,
+            "error": None,
+            "truncated": False,
+            "content": gres_conf,
+        },
+        {
+            "kind": "dir",
+            "path": "/dev/nvidia[0-9]*",
+            "entries": list(devices),
+            "exists": bool(devices),
+            "error": None,
+        },
     ]
     if scontrol is not None:
         doc["evidence"].append(
-            {"kind": "command", "argv": ["scontrol", "show", "node", node], "returncode": 0,
-             "stdout": scontrol, "stderr": "", "duration_s": 0.05, "not_found": False, "timed_out": False,
-             "error": None, "resolved": "/usr/bin/scontrol"}
+            {
+                "kind": "command",
+                "argv": ["scontrol", "show", "node", node],
+                "returncode": 0,
+                "stdout": scontrol,
+                "stderr": "",
+                "duration_s": 0.05,
+                "not_found": False,
+                "timed_out": False,
+                "error": None,
+                "resolved": "/usr/bin/scontrol",
+            }
         )
     return doc
 

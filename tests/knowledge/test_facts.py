@@ -216,3 +216,29 @@ def test_wsl2_toolkit_advice_follows_the_windows_driver():
     assert _wsl_toolkit(Facts(host("566.03", 12070, [RTX3090]), {})).startswith("`cuda-toolkit-12-6`")
     assert _wsl_toolkit(Facts(host("596.36", 13020, [RTX3090]), {})).startswith("`cuda-toolkit-13-2`")
     assert "cuda-toolkit-12-x" not in _wsl_toolkit(Facts(host("596.36", 13020, [RTX3090]), {}))
+
+
+def test_pci_device_ids_tell_the_generation_without_a_driver():
+    # lspci: "GB202 [GeForce RTX 5090] [10de:2b85]", "GH100 [GH200 480GB] [10de:2342]" (pci.ids)
+    assert choose_driver(None, [("", None, 0x2B85)]).open_modules is True
+    assert choose_driver(None, [("", None, 0x2342)]).open_modules is True
+    unknown = choose_driver(None, [("", None, 0x1B80)])  # a Pascal id outside every recorded range
+    assert unknown.open_modules is None and unknown.branch == 580
+
+
+def test_a_tensorflow_newer_than_the_table_keeps_its_version():
+    tf_report = fixture("tf_cpu_worker.json").replace('"2.21.0"', '"2.22.0"')
+    ev = framework_evidence(tf=worker_run(TF, tf_report), system=nvml("580.95.05", 13000, [RTX3090]))
+    result = one(ev, "framework.cpu_build")
+    assert "'tensorflow[and-cuda]==2.22.0'" in result.remediation
+    assert "TensorFlow 2.22.0 is newer than this gpucheck's tf_builds table" in result.remediation
+    assert "==2.21" not in result.remediation
+
+
+def test_a_framework_built_for_a_cuda_newer_than_the_table_is_not_judged():
+    report = fixture("torch_gpu_rtx5090_cu124.json").replace('"cuda": "12.4"', '"cuda": "13.5"')
+    ev = framework_evidence(torch=worker_run(TORCH, report), system=nvml("615.71.09", 13040, [RTX5090]))
+    (result,) = _all(ev, "framework.cuda_driver")
+    assert result.status is Status.WARN
+    assert "CUDA 13.5 is newer than this gpucheck's cuda_drivers table" in result.summary
+    assert "whether driver 615.71.09 runs torch's CUDA 13.5 build" in result.summary

@@ -35,9 +35,22 @@ FACTS_CSV = (
 def _run(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     env = {**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
     return subprocess.run(
-        ["bash", str(SCRIPT), "--out", str(tmp_path / "out"), "--skip-install", "--python", sys.executable,
-         "--quick", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        [
+            "bash",
+            str(SCRIPT),
+            "--out",
+            str(tmp_path / "out"),
+            "--skip-install",
+            "--python",
+            sys.executable,
+            "--quick",
+            *args,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -73,9 +86,23 @@ def test_a_step_that_fails_is_recorded_and_the_others_still_run(tmp_path: Path, 
     broken = fake_bin.add_script("python-broken", 'echo "No module named gpucheck" >&2; exit 1')
     env = base_env(fake_bin)
     run = subprocess.run(
-        ["bash", str(SCRIPT), "--out", str(tmp_path / "out"), "--skip-install", "--python", str(broken),
-         "--quick", "--skip", "bench"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            "bash",
+            str(SCRIPT),
+            "--out",
+            str(tmp_path / "out"),
+            "--skip-install",
+            "--python",
+            str(broken),
+            "--quick",
+            "--skip",
+            "bench",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 1
     steps = _steps(tmp_path / "out")
@@ -119,7 +146,9 @@ def test_every_nvidia_smi_command_is_recorded_and_imported_as_a_fixture(tmp_path
     (dest / "README.md").write_text("| Capture | Form |\n|---|---|\n")
     imported = subprocess.run(
         [sys.executable, str(IMPORT), str(out), "--dest", str(dest), "--date", "2026-12-01"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert imported.returncode == 0, imported.stderr
     folder = dest / "gpuverify--quadro-p2000--418.56"
@@ -142,6 +171,8 @@ def test_every_nvidia_smi_command_is_recorded_and_imported_as_a_fixture(tmp_path
     assert "`gpuverify--quadro-p2000--418.56`" in (dest / "README.md").read_text()
     again = subprocess.run(
         [sys.executable, str(IMPORT), str(out), "--dest", str(dest)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert again.returncode == 1 and "exists already" in again.stderr

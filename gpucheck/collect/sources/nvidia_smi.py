@@ -27,13 +27,34 @@ from gpucheck.collect.evidence import CommandRun, Item
 from gpucheck.collect.registry import CollectContext, collector
 
 QUERY_FIELDS: tuple[str, ...] = (
-    "index", "name", "uuid", "pci.bus_id", "driver_version", "memory.total", "compute_cap",
-    "persistence_mode", "compute_mode", "mig.mode.current", "ecc.mode.current",
-    "ecc.errors.uncorrected.volatile.total", "ecc.errors.uncorrected.aggregate.total",
-    "retired_pages.single_bit_ecc.count", "retired_pages.double_bit.count", "retired_pages.pending",
-    "remapped_rows.uncorrectable", "remapped_rows.pending", "remapped_rows.failure", "fan.speed",
-    "temperature.gpu", "pstate", "utilization.gpu", "clocks_event_reasons.active", "pcie.link.gen.current",
-    "pcie.link.gen.max", "pcie.link.width.current", "pcie.link.width.max",
+    "index",
+    "name",
+    "uuid",
+    "pci.bus_id",
+    "driver_version",
+    "memory.total",
+    "compute_cap",
+    "persistence_mode",
+    "compute_mode",
+    "mig.mode.current",
+    "ecc.mode.current",
+    "ecc.errors.uncorrected.volatile.total",
+    "ecc.errors.uncorrected.aggregate.total",
+    "retired_pages.single_bit_ecc.count",
+    "retired_pages.double_bit.count",
+    "retired_pages.pending",
+    "remapped_rows.uncorrectable",
+    "remapped_rows.pending",
+    "remapped_rows.failure",
+    "fan.speed",
+    "temperature.gpu",
+    "pstate",
+    "utilization.gpu",
+    "clocks_event_reasons.active",
+    "pcie.link.gen.current",
+    "pcie.link.gen.max",
+    "pcie.link.width.current",
+    "pcie.link.width.max",
 )
 """The ``--query-gpu`` fields gathered; their names are also the keys of NVML readings."""
 
@@ -94,7 +115,7 @@ def fields_for(known: frozenset[str]) -> tuple[str, ...]:
             fields.append(field)
             continue
         for new, old in RENAMED_FIELDS.items():
-            renamed = old + field[len(new):] if field.startswith(new) else None
+            renamed = old + field[len(new) :] if field.startswith(new) else None
             if renamed and renamed in known:
                 fields.append(renamed)
     return tuple(fields)
@@ -123,7 +144,7 @@ def _queries(ctx: CollectContext, first: CommandRun) -> Iterator[CommandRun]:
             return
         dropped.add(field)
         renamed = next(
-            (old + field[len(new):] for new, old in RENAMED_FIELDS.items() if field.startswith(new)), None
+            (old + field[len(new) :] for new, old in RENAMED_FIELDS.items() if field.startswith(new)), None
         )
         fields = tuple(f if f != field else renamed for f in fields if f != field or renamed)
         if not fields:

@@ -47,23 +47,35 @@ def _device_readings(nvml: Any, index: int) -> dict[str, Any]:
         "persistence_mode": lambda: "Enabled" if nvml.nvmlDeviceGetPersistenceMode(handle) else "Disabled",
         "compute_mode": lambda: COMPUTE_MODES.get(nvml.nvmlDeviceGetComputeMode(handle), "Unknown"),
         "mig.mode.current": lambda: "Enabled" if nvml.nvmlDeviceGetMigMode(handle)[0] else "Disabled",
-        "ecc.errors.uncorrected.volatile.total": lambda: int(nvml.nvmlDeviceGetTotalEccErrors(
-            handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC)),
+        "ecc.errors.uncorrected.volatile.total": lambda: int(
+            nvml.nvmlDeviceGetTotalEccErrors(
+                handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC
+            )
+        ),
         "ecc.mode.current": lambda: "Enabled" if nvml.nvmlDeviceGetEccMode(handle)[0] else "Disabled",
-        "ecc.errors.uncorrected.aggregate.total": lambda: int(nvml.nvmlDeviceGetTotalEccErrors(
-            handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_AGGREGATE_ECC)),
-        "retired_pages.single_bit_ecc.count": lambda: len(nvml.nvmlDeviceGetRetiredPages(
-            handle, nvml.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS)),
-        "retired_pages.double_bit.count": lambda: len(nvml.nvmlDeviceGetRetiredPages(
-            handle, nvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR)),
-        "retired_pages.pending": lambda: "Yes" if nvml.nvmlDeviceGetRetiredPagesPendingStatus(handle)
-        else "No",
+        "ecc.errors.uncorrected.aggregate.total": lambda: int(
+            nvml.nvmlDeviceGetTotalEccErrors(
+                handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_AGGREGATE_ECC
+            )
+        ),
+        "retired_pages.single_bit_ecc.count": lambda: len(
+            nvml.nvmlDeviceGetRetiredPages(
+                handle, nvml.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS
+            )
+        ),
+        "retired_pages.double_bit.count": lambda: len(
+            nvml.nvmlDeviceGetRetiredPages(handle, nvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR)
+        ),
+        "retired_pages.pending": lambda: (
+            "Yes" if nvml.nvmlDeviceGetRetiredPagesPendingStatus(handle) else "No"
+        ),
         "remapped_rows.uncorrectable": lambda: int(nvml.nvmlDeviceGetRemappedRows(handle)[1]),
         "remapped_rows.pending": lambda: "Yes" if nvml.nvmlDeviceGetRemappedRows(handle)[2] else "No",
         "remapped_rows.failure": lambda: "Yes" if nvml.nvmlDeviceGetRemappedRows(handle)[3] else "No",
         "temperature.gpu": lambda: int(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
-        "temperature.gpu.slowdown": lambda: int(nvml.nvmlDeviceGetTemperatureThreshold(
-            handle, nvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)),
+        "temperature.gpu.slowdown": lambda: int(
+            nvml.nvmlDeviceGetTemperatureThreshold(handle, nvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)
+        ),
         "pstate": lambda: f"P{int(nvml.nvmlDeviceGetPerformanceState(handle))}",
         "utilization.gpu": lambda: int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
         "pcie.link.gen.current": lambda: int(nvml.nvmlDeviceGetCurrPcieLinkGeneration(handle)),

@@ -156,12 +156,14 @@ def check_known_versions(facts: Facts) -> list[Finding]:
         for item, what in newer
     ]
     checked = load.table("cuda_drivers").checked.isoformat()
+    present = [
+        f"driver {info.version}" if info.version else "",
+        f"CUDA toolkit {toolkit.version}" if toolkit else "",
+    ]
+    subjects = " and ".join(p for p in present if p)
+    verb = "are" if all(present) else "is"
     return findings or [
-        passed(
-            f"driver {info.version or '—'} and CUDA toolkit {toolkit.version if toolkit else '—'} are within "
-            f"gpucheck's CUDA table (checked {checked})",
-            evidence=EVIDENCE,
-        )
+        passed(f"{subjects} {verb} within gpucheck's CUDA table (checked {checked})", evidence=EVIDENCE)
     ]
 
 

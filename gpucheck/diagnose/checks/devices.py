@@ -164,10 +164,10 @@ def check_device_nodes(facts: Facts) -> Finding:
     problems = []
     if CONTROL not in nvidia:
         problems.append(f"{CONTROL} is missing")
-    if UVM not in nvidia and _module_loaded(facts):
+    minors = [p for p in nvidia if p[len("/dev/nvidia") :].isdigit()]
+    if UVM not in nvidia and (_module_loaded(facts) or minors):
         problems.append(f"{UVM} is missing (CUDA fails with `CUDA unknown error` / no devices)")
     gpus = facts.of(gpu_inventory)
-    minors = [p for p in nvidia if p[len("/dev/nvidia") :].isdigit()]
     if gpus and len(minors) < len(gpus):
         problems.append(f"{len(minors)} /dev/nvidia<N> nodes for {len(gpus)} GPUs")
     if problems:
@@ -175,9 +175,12 @@ def check_device_nodes(facts: Facts) -> Finding:
             "; ".join(problems),
             advice.on_host(
                 host,
-                f"`{advice.sudo(advice.host_side(host), 'nvidia-modprobe -c 0 -u')}` creates them"
-                + (" on the host; then recreate the container" if host.in_container else ""),
-            ),
+                "recreate the container with `--gpus all` (the runtime passes every node in), or add the "
+                "missing ones with `--device /dev/nvidia-uvm` (and `--device /dev/nvidiactl`); if the host "
+                f"lacks them too, `{advice.sudo(advice.host_side(host), 'nvidia-modprobe -c 0 -u')}` there",
+            )
+            if host.in_container
+            else f"`{advice.sudo(host, 'nvidia-modprobe -c 0 -u')}` creates them",
             evidence=EVIDENCE,
         )
     known = all(can_open(n, host) for n in nvidia.values())

@@ -120,10 +120,8 @@ def _cuda_vs_driver(facts: Facts, report: WorkerReport) -> Finding:
                 evidence=report.evidence,
             )
         return skipped("no driver version to compare with", evidence=report.evidence)
-    support = judge(driver.version, cuda)
-    if support is Support.NEWER_THAN_TABLE:
-        item = min_driver_for_cuda(cuda)
-        assert isinstance(item, NewerThanTable)
+    support, item = judge(driver.version, cuda), min_driver_for_cuda(cuda)
+    if isinstance(item, NewerThanTable):
         return warned(
             cannot_judge(
                 item, f"whether driver {driver.version} runs {report.framework}'s CUDA {cuda} build"

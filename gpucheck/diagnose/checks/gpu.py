@@ -28,6 +28,8 @@ def _no_gpus_reason(facts: Facts) -> str | None:
     """Why per-GPU checks cannot run, or None when there are GPUs."""
     if facts.of(gpu_inventory):
         return None
+    if facts.of(gpu_errors):
+        return "the driver cannot reach its GPUs (see gpu.errors)"
     if not facts.of(driver_info).loaded:
         return "no NVIDIA driver is loaded (see driver.loaded)"
     if facts.of(smi_state).failure in (SmiFailure.OTHER, SmiFailure.NVML_UNKNOWN_ERROR):
@@ -51,6 +53,10 @@ def check_present(facts: Facts) -> Finding:
             evidence=EVIDENCE,
             data={"count": len(gpus), "names": [g.name for g in gpus]},
         )
+    unreachable = facts.of(gpu_errors)
+    if unreachable:
+        # NOTE: "GPU is lost" / "Unknown Error" come from a driver that answered: not "no driver loaded"
+        return skipped(f"no GPU the driver lists can be reached ({unreachable[0].error}; see gpu.errors)")
     if not info.loaded:
         return skipped("no NVIDIA driver is loaded, so no GPU can be listed (see driver.loaded)")
     smi = facts.of(smi_state)
@@ -146,12 +152,14 @@ def _health_read(gpus: tuple[GpuInfo, ...]) -> str:
     parts = []
     ecc = [g for g in gpus if _count(g.ecc_uncorrected) is not None]
     parts.append(
-        f"no uncorrected ECC errors since the driver loaded{_on(gpus, ecc)}" if ecc
+        f"no uncorrected ECC errors since the driver loaded{_on(gpus, ecc)}"
+        if ecc
         else "ECC error counts not reported"
     )
     pending = [g for g in gpus if g.retired_pages_pending is not None or g.remapped_rows_pending is not None]
     parts.append(
-        f"no pending page retirement or row remapping{_on(gpus, pending)}" if pending
+        f"no pending page retirement or row remapping{_on(gpus, pending)}"
+        if pending
         else "page retirement and row remapping not reported"
     )
     temps = [g.temperature_c for g in gpus if g.temperature_c is not None]
@@ -316,7 +324,24 @@ def check_modes(facts: Facts) -> Iterable[Finding]:
                     evidence=EVIDENCE,
                 )
             )
-    return findings or [passed("persistence on, compute mode Default, MIG off", evidence=EVIDENCE)]
+    return findings or [passed(_modes_read(facts.of(gpu_inventory)), evidence=EVIDENCE)]
+
+
+def _modes_read(gpus: list[GpuInfo]) -> str:
+    """The pass text: only the modes the driver reported (a cut table or report lacks some)."""
+    switch = {True: "on", False: "off", None: "not reported"}
+    parts = []
+    for what, values in (
+        ("persistence", [switch[g.persistence_mode] for g in gpus]),
+        ("compute mode", [g.compute_mode or "not reported" for g in gpus]),
+        ("MIG", [switch[g.mig_mode] for g in gpus]),
+    ):
+        if len(set(values)) == 1:
+            parts.append(f"{what} {values[0]}")
+        else:
+            each = ", ".join(f"GPU {g.index} {v}" for g, v in zip(gpus, values, strict=True))
+            parts.append(f"{what}: {each}")
+    return ", ".join(parts)
 
 
 @check("gpu.errors", title="every GPU the driver lists answers", needs=NEEDS)

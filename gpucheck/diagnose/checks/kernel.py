@@ -217,7 +217,8 @@ def _event_finding(event: KernelEvent, facts: Facts, host: Host) -> Finding | No
             advice.on_host(
                 host,
                 "Read the NVRM lines just before it (`sudo dmesg | grep NVRM`): missing firmware, a GPU this "
-                "branch does not support, or a hardware fault; reinstall the driver, then reseat the card.",
+                "branch does not support, a large-BAR GPU without Above 4G Decoding / Resizable BAR enabled "
+                "in the firmware, or a hardware fault; fix that, reinstall the driver, then reseat the card.",
             ),
             evidence=LOG_EVIDENCE,
             data={"stack_layer": "kernel"},

@@ -10,6 +10,7 @@ from gpucheck.diagnose import advice
 from gpucheck.diagnose.facts import Facts
 from gpucheck.diagnose.finding import Finding, failed, passed, skipped, warned
 from gpucheck.diagnose.host import detect_host
+from gpucheck.diagnose.inventory import driver_info, gpu_inventory
 from gpucheck.diagnose.registry import check
 from gpucheck.diagnose.system import is_wsl2, loaded_modules
 
@@ -36,7 +37,7 @@ def _ids(gpu: dict) -> str:
 @check(
     "driver.pci_devices",
     title="an NVIDIA GPU is on the PCI bus and the nvidia driver claimed it",
-    needs=("pci", "procfs"),
+    needs=("pci", "procfs", "nvml", "nvidia_smi"),
 )
 def check_pci_devices(facts: Facts) -> Finding:
     """NVIDIA GPUs under /sys/bus/pci/devices, and the kernel driver bound to each."""
@@ -46,6 +47,11 @@ def check_pci_devices(facts: Facts) -> Finding:
     if gpus is None:
         return skipped("/sys/bus/pci/devices is not readable here")
     host = facts.of(detect_host)
+    if not gpus and (facts.of(driver_info).loaded or facts.of(gpu_inventory)):
+        # NOTE: an integrated GPU (Jetson/Tegra) is not a PCI function; the driver answering is what counts
+        return passed(
+            "no NVIDIA GPU on the PCI bus, but the driver answers: an integrated (SoC) GPU", evidence=EVIDENCE
+        )
     if not gpus:
         return failed(
             "no NVIDIA GPU on the PCI bus (/sys/bus/pci/devices lists no vendor 0x10de display or 3D "

@@ -187,6 +187,12 @@ def tf_install_for_host(
         )
     newest = load.tf_builds()[0]
     installed = load.tf_build(version) if version else None
+    if isinstance(installed, load.NewerThanTable):
+        prefix = f"{python} -m pip uninstall -y tensorflow-cpu && " if cpu_package else ""
+        return (
+            f"`{prefix}{python} -m pip install 'tensorflow[and-cuda]=={version}'` "
+            f"({cannot_judge(installed, 'which CUDA and driver it needs')})"
+        )
     if (
         isinstance(installed, TfBuild)
         and installed.and_cuda

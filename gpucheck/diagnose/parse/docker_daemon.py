@@ -112,8 +112,11 @@ def live_daemon(evidence: Evidence) -> LiveDaemon:
         collected=item is not None,
         reachable=bool(data.get("reachable")),
         error=error,
-        error_kind=ConnectError.SDK_MISSING if data.get("sdk_installed") is False
-        else classify_connect_error(error) if error else None,
+        error_kind=ConnectError.SDK_MISSING
+        if data.get("sdk_installed") is False
+        else classify_connect_error(error)
+        if error
+        else None,
         docker_host=docker_host,
         server_version=server_version,
         runtimes=tuple(str(k) for k in runtimes),

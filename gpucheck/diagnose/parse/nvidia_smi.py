@@ -9,9 +9,11 @@ it cannot read.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -93,12 +95,6 @@ _XML_FIELDS: dict[str, tuple[str, ...]] = {
     "driver_model.current": ("driver_model/current_dm",),
     "virtualization_mode": ("gpu_virtualization_mode/virtualization_mode",),
     "ecc.mode.current": ("ecc_mode/current_ecc",),
-    "ecc.errors.uncorrected.volatile.total": (
-        "ecc_errors/volatile/dram_uncorrectable", "ecc_errors/volatile/double_bit/total",
-    ),
-    "ecc.errors.uncorrected.aggregate.total": (
-        "ecc_errors/aggregate/dram_uncorrectable", "ecc_errors/aggregate/double_bit/total",
-    ),
     "retired_pages.single_bit_ecc.count": ("retired_pages/multiple_single_bit_retirement/retired_count",),
     "retired_pages.double_bit.count": ("retired_pages/double_bit_retirement/retired_count",),
     "retired_pages.pending": ("retired_pages/pending_retirement", "retired_pages/pending_blacklist"),
@@ -119,9 +115,12 @@ _XML_FIELDS: dict[str, tuple[str, ...]] = {
 
 Two layouts of the same facts exist: drivers and GPUs before HBM-era repair report ECC as
 ``volatile/double_bit/total`` (DTD v8-v10 on Kepler/Pascal/Volta: K80 on R430, P100 on R510, V100 on R410)
-and newer ones as ``volatile/dram_uncorrectable``; the K80-era drivers name a pending retirement
-``pending_blacklist`` where later ones say ``pending_retirement`` (some print both). The first path present
-with a reading wins; a placeholder (``N/A``) is kept so the inventory can tell "not reported" from "absent".
+and newer ones split by memory, with no total: ``sram_uncorrectable`` (A100 on R510-R535; from R535.161
+``sram_uncorrectable_parity`` and ``sram_uncorrectable_secded``) and ``dram_uncorrectable``; the
+uncorrected totals are the sum of those parts (``_uncorrected_totals``). The K80-era drivers name a pending
+retirement ``pending_blacklist`` where later ones say ``pending_retirement`` (some print both). The first
+path present with a reading wins; a placeholder (``N/A``) is kept so the inventory can tell "not reported"
+from "absent".
 """
 
 
@@ -141,6 +140,7 @@ def parse_xml(text: str) -> SmiXml:
             value = _first(gpu, paths)
             if value is not None:
                 fields[field] = value
+        fields.update(_uncorrected_totals(functools.partial(_text, gpu), _ECC_XML))
         if "pci.bus_id" not in fields and gpu.get("id"):
             fields["pci.bus_id"] = str(gpu.get("id"))
         gpus.append(fields)
@@ -151,6 +151,47 @@ def parse_xml(text: str) -> SmiXml:
         tuple(gpus),
         int(attached) if attached and attached.isdigit() else None,
     )
+
+
+_ECC_XML = (
+    ("volatile", "aggregate"),
+    "ecc_errors/{scope}/{part}",
+    ("sram_uncorrectable", "sram_uncorrectable_parity", "sram_uncorrectable_secded", "dram_uncorrectable"),
+    "double_bit/total",
+)
+_ECC_TEXT = (
+    ("Volatile", "Aggregate"),
+    "ECC Errors/{scope}/{part}",
+    ("SRAM Uncorrectable", "SRAM Uncorrectable Parity", "SRAM Uncorrectable SEC-DED", "DRAM Uncorrectable"),
+    "Double Bit/Total",
+)
+"""Each ECC layout: its two scopes as spelled, the path template, the HBM-era parts, the legacy total."""
+
+
+def _uncorrected_totals(
+    read: Callable[[str], str | None], layout: tuple[tuple[str, str], str, tuple[str, ...], str]
+) -> dict[str, str]:
+    """``ecc.errors.uncorrected.{volatile,aggregate}.total`` from either ECC layout.
+
+    The HBM-era layout has no total: an uncorrectable SRAM error (Xid 94/95) counts as much as a DRAM one, so
+    the parts are summed; a placeholder stands when no part is a number; the legacy ``Double Bit/Total``
+    answers when no part is present.
+    """
+    scopes, template, parts, legacy = layout
+    totals: dict[str, str] = {}
+    for scope, field in zip(scopes, ("volatile", "aggregate"), strict=True):
+        values = (read(template.format(scope=scope, part=part)) for part in parts)
+        present = [v.strip() for v in values if v and v.strip()]
+        numbers = [int(v) for v in present if v.isdigit()]
+        if numbers:
+            total: str | None = str(sum(numbers))
+        elif present:
+            total = present[0]
+        else:
+            total = read(template.format(scope=scope, part=legacy))
+        if total and total.strip():
+            totals[f"ecc.errors.uncorrected.{field}.total"] = total.strip()
+    return totals
 
 
 def _first(gpu: ET.Element, paths: tuple[str, ...]) -> str | None:
@@ -205,6 +246,7 @@ _SIGNATURES: tuple[tuple[str, SmiFailure], ...] = (
     ("gpu access blocked by the operating system", SmiFailure.WSL_ACCESS_BLOCKED),
     ("is not a valid field to query", SmiFailure.UNKNOWN_FIELD),
     ("fallen off the bus", SmiFailure.GPU_LOST),
+    ("gpu is lost", SmiFailure.GPU_LOST),
     ("inforom is corrupted", SmiFailure.INFOROM_CORRUPTED),
     ("nvml shared library", SmiFailure.NVML_NOT_FOUND),
     ("libnvidia-ml.so", SmiFailure.NVML_NOT_FOUND),
@@ -250,12 +292,6 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "driver_model.current": ("Driver Model/Current",),
     "virtualization_mode": ("GPU Virtualization Mode/Virtualization Mode",),
     "ecc.mode.current": ("ECC Mode/Current",),
-    "ecc.errors.uncorrected.volatile.total": (
-        "ECC Errors/Volatile/DRAM Uncorrectable", "ECC Errors/Volatile/Double Bit/Total",
-    ),
-    "ecc.errors.uncorrected.aggregate.total": (
-        "ECC Errors/Aggregate/DRAM Uncorrectable", "ECC Errors/Aggregate/Double Bit/Total",
-    ),
     "retired_pages.single_bit_ecc.count": ("Retired Pages/Single Bit ECC",),
     "retired_pages.double_bit.count": ("Retired Pages/Double Bit ECC",),
     "retired_pages.pending": (
@@ -280,13 +316,23 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
 layouts and two retirement names as the XML)."""
 
 
+_TOP_DRIVER = re.compile(r"^(?:Driver|KMD) Version +: ", re.MULTILINE)
+_TOP_ATTACHED = re.compile(r"^Attached GPUs +: ", re.MULTILINE)
+"""A report pasted without its banner (threads and docs often start it at ``Timestamp``) is still one when
+its top level names the driver and the attached GPUs."""
+
+
 def parse_query_text(text: str) -> SmiXml:
     """Read ``nvidia-smi -q`` (the indented ``Key : value`` report); ``ParseError`` when it is not one.
 
-    The result has the XML reader's shape. Sections nest by four-space indentation; a GPU section starts at
-    column 0 with ``GPU <bus id>``. Each line is split at its first ``" : "`` (values keep their own colons).
+    The result has the XML reader's shape. The ``NVSMI LOG`` banner may be missing (a pasted report) where
+    the top level has ``Driver Version`` and ``Attached GPUs``. Sections nest by four-space indentation; a
+    GPU section starts at column 0 with ``GPU <bus id>``. Each line is split at its first ``" : "`` (values
+    keep their own colons).
     """
-    if "==============NVSMI LOG==============" not in text:
+    if "==============NVSMI LOG==============" not in text and not (
+        _TOP_DRIVER.search(text) and _TOP_ATTACHED.search(text)
+    ):
         raise ParseError("no '==============NVSMI LOG==============' banner: not `nvidia-smi -q` output")
     top: dict[str, str] = {}
     gpus: list[tuple[str, dict[str, str]]] = []
@@ -320,6 +366,7 @@ def parse_query_text(text: str) -> SmiXml:
             value = _first_text(flat, paths)
             if value is not None:
                 fields[field] = value
+        fields.update(_uncorrected_totals(flat.get, _ECC_TEXT))
         fields.setdefault("pci.bus_id", bus)
         parsed.append(fields)
     attached = top.get("Attached GPUs", "")

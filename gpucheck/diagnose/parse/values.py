@@ -10,13 +10,34 @@ from __future__ import annotations
 import re
 from typing import Any
 
-UNAVAILABLE = frozenset({
-    "", "n/a", "[n/a]", "not found", "[not found]", "[not supported]", "not supported", "[unknown error]",
-    "unknown error", "[insufficient permissions]", "insufficient permissions", "[gpu is lost]", "gpu is lost",
-    "err!", "[err!]", "[requires root]", "requires root", "none", "unknown", "[unknown]",
-    "requested functionality has been deprecated", "[requested functionality has been deprecated]",
-    "function not found", "[function not found]",
-})
+UNAVAILABLE = frozenset(
+    {
+        "",
+        "n/a",
+        "[n/a]",
+        "not found",
+        "[not found]",
+        "[not supported]",
+        "not supported",
+        "[unknown error]",
+        "unknown error",
+        "[insufficient permissions]",
+        "insufficient permissions",
+        "[gpu is lost]",
+        "gpu is lost",
+        "err!",
+        "[err!]",
+        "[requires root]",
+        "requires root",
+        "none",
+        "unknown",
+        "[unknown]",
+        "requested functionality has been deprecated",
+        "[requested functionality has been deprecated]",
+        "function not found",
+        "[function not found]",
+    }
+)
 """Placeholders nvidia-smi prints for a reading it does not have (lower-cased): unknown, never a value
 (``<cuda_version>Not Found</cuda_version>``, ``[Not Supported]``, ``ERR!`` in the table)."""
 
