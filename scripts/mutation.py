@@ -167,8 +167,9 @@ def _write_config(pyproject: Path, group: Group) -> None:
         "",
         "[tool.mutmut]",
         f"source_paths = {json.dumps(list(group.modules))}",
-        # the knowledge tables are data the mutated modules read (gpucheck/knowledge/*.toml)
-        'also_copy = ["gpucheck/knowledge"]',
+        # the whole package beside the mutated modules: the tests import the rest of it (and the knowledge
+        # tables it reads) from the mutants/ tree, where a partial package would shadow the real one
+        'also_copy = ["gpucheck"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(list(group.tests))}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-p", "no:randomly"]',
         "",
