@@ -81,9 +81,9 @@ def load_groups(path: Path = TARGETS) -> tuple[dict[str, Group], set[str]]:
 
 
 def fingerprint(group: Group) -> str:
-    """A hash of everything that decides the group's result: its modules, its tests and mutmut's version."""
+    """A hash of what decides the group's result: its modules, its tests, this script and mutmut's version."""
     digest = hashlib.sha256()
-    for rel in (*group.modules, *group.tests, "tests/conftest.py"):
+    for rel in (*group.modules, *group.tests, "tests/conftest.py", "scripts/mutation.py"):
         path = REPO / rel
         digest.update(rel.encode())
         digest.update(path.read_bytes() if path.exists() else b"<missing>")
