@@ -84,7 +84,7 @@ def fingerprint(group: Group) -> str:
     """A hash of what decides the group's result: its modules, its tests, this script and mutmut's version."""
     digest = hashlib.sha256()
     for rel in (*group.modules, *group.tests, "tests/conftest.py", "scripts/mutation.py"):
-        path = REPO / rel
+        path = REPO / rel.split("::")[0]
         digest.update(rel.encode())
         digest.update(path.read_bytes() if path.exists() else b"<missing>")
     digest.update(_mutmut_version().encode())
@@ -102,7 +102,12 @@ def _mutmut_version() -> str:
 
 def run_group(group: Group, equivalent: set[str], *, children: int, show_diffs: bool) -> Result:
     """Mutate the group's modules in a scratch copy and run its tests against every mutant."""
-    missing = [p for p in (*group.modules, *group.tests) if not (REPO / p).exists()]
+    tests = list(group.tests)
+    flags = [i for i, t in enumerate(tests) if t == "-k"]
+    options = {*flags, *(i + 1 for i in flags)}
+    # "-k" and its expression are pytest options, not paths
+    paths = [*group.modules, *(t for i, t in enumerate(tests) if i not in options)]
+    missing = [p for p in paths if not (REPO / p.split("::")[0]).exists()]
     if missing:
         raise SystemExit(f"group {group.name}: missing {', '.join(missing)} (edit {TARGETS.name})")
     with tempfile.TemporaryDirectory(prefix=f"gpc-mut-{group.name}-") as scratch:
