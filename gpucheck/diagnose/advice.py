@@ -226,9 +226,7 @@ def rebuild_initramfs(host: Host) -> str:
     }
     if host.family in table:
         return f"`{sudo(host, table[host.family])}`"
-    return "; ".join(
-        f"{FAMILY_NAMES[f]}: `{sudo(host, table[f])}`" for f in ("apt", "dnf", "zypper", "pacman")
-    )
+    return _for_families(host, lambda family: f"`{sudo(host, table[family])}`")
 
 
 def blacklist_nouveau(host: Host) -> str:
@@ -353,7 +351,7 @@ def list_driver_branches(host: Host) -> str:
     }
     if host.family in table:
         return f"`{table[host.family]}`"
-    return "; ".join(f"{FAMILY_NAMES[f]}: `{table[f]}`" for f in ("apt", "dnf", "zypper", "pacman"))
+    return _for_families(host, lambda family: f"`{table[family]}`")
 
 
 def userspace_install(host: Host, branch: str) -> str:
